@@ -1,0 +1,180 @@
+// The only reader of process.env. Everything else receives the frozen Config it returns.
+import path from 'node:path';
+
+export type SqliteSynchronous = 'full' | 'normal';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export type DatabaseTarget =
+  | { readonly dialect: 'sqlite'; readonly file: string }
+  | { readonly dialect: 'postgres'; readonly url: string };
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly database: DatabaseTarget;
+  readonly logLevel: LogLevel;
+  readonly bodyLimit: number;
+  readonly nodeEnv: string;
+  /** True when the server must authenticate every request (production, AUTH_REQUIRED=1, a Clerk key). */
+  readonly authRequired: boolean;
+  /** Dev mode: one local tenant, no credential, loopback only. The opposite of authRequired. */
+  readonly devMode: boolean;
+  readonly sqlite: {
+    readonly synchronous: SqliteSynchronous;
+    readonly busyTimeoutMs: number;
+  };
+  /** Group commit: how many writes may share one SQLite transaction (1 = a commit per request). */
+  readonly writeBatchMax: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_SQLITE_FILE = path.join('data', 'callmind.db');
+const LOG_LEVELS: readonly LogLevel[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1']);
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and checks every variable, then reports all problems at once rather than the first. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+
+  const port = parseInteger(read('PORT'), 'PORT', 3001, 0, 65535, problems);
+  const database = parseDatabaseUrl(read('DATABASE_URL'), problems);
+  const logLevelRaw = read('LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevelRaw as LogLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevelRaw}")`);
+  }
+  const bodyLimit = parseByteSize(read('BODY_LIMIT'), 'BODY_LIMIT', 1024 * 1024, problems);
+  const nodeEnv = read('NODE_ENV') ?? 'development';
+  const authRequiredFlag = parseFlag(read('AUTH_REQUIRED'), 'AUTH_REQUIRED', problems);
+  const authRequired = nodeEnv === 'production' || authRequiredFlag;
+  const devMode = !authRequired;
+
+  const host = read('HOST') ?? (devMode ? 'localhost' : '0.0.0.0');
+  if (devMode && !LOOPBACK_HOSTS.has(host)) {
+    problems.push(
+      `HOST=${host} would expose dev mode (no authentication) beyond this machine; ` +
+        'use a loopback host or turn authentication on (AUTH_REQUIRED=1)',
+    );
+  }
+
+  const synchronousRaw = (read('SQLITE_SYNCHRONOUS') ?? 'full').toLowerCase();
+  if (synchronousRaw !== 'full' && synchronousRaw !== 'normal') {
+    problems.push(`SQLITE_SYNCHRONOUS must be "full" or "normal" (got "${synchronousRaw}")`);
+  }
+  const busyTimeoutMs = parseInteger(
+    read('SQLITE_BUSY_TIMEOUT_MS'),
+    'SQLITE_BUSY_TIMEOUT_MS',
+    5000,
+    0,
+    600_000,
+    problems,
+  );
+  const writeBatchMax = parseInteger(
+    read('WRITE_BATCH_MAX'),
+    'WRITE_BATCH_MAX',
+    256,
+    1,
+    10_000,
+    problems,
+  );
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return Object.freeze({
+    port,
+    host,
+    database,
+    logLevel: logLevelRaw as LogLevel,
+    bodyLimit,
+    nodeEnv,
+    authRequired,
+    devMode,
+    sqlite: Object.freeze({ synchronous: synchronousRaw as SqliteSynchronous, busyTimeoutMs }),
+    writeBatchMax,
+  });
+}
+
+function parseInteger(
+  raw: string | undefined,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  problems: string[],
+): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) {
+    problems.push(`${name} must be a whole number (got "${raw}")`);
+    return fallback;
+  }
+  const value = Number(raw);
+  if (value < min || value > max) {
+    problems.push(`${name} must be between ${min} and ${max} (got ${value})`);
+    return fallback;
+  }
+  return value;
+}
+
+function parseFlag(raw: string | undefined, name: string, problems: string[]): boolean {
+  if (raw === undefined) return false;
+  const value = raw.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  problems.push(`${name} must be 1 or 0 (got "${raw}")`);
+  return false;
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 * 1024 };
+
+function parseByteSize(
+  raw: string | undefined,
+  name: string,
+  fallback: number,
+  problems: string[],
+): number {
+  if (raw === undefined) return fallback;
+  const match = /^(\d+)\s*(b|kb|mb)?$/i.exec(raw);
+  if (!match) {
+    problems.push(`${name} must be a size such as 1048576, 512kb or 4mb (got "${raw}")`);
+    return fallback;
+  }
+  const value = Number(match[1]) * (BYTE_UNITS[(match[2] ?? '').toLowerCase()] ?? 1);
+  if (value < 1024 || value > 64 * 1024 * 1024) {
+    problems.push(`${name} must be between 1kb and 64mb (got ${value} bytes)`);
+    return fallback;
+  }
+  return value;
+}
+
+function parseDatabaseUrl(raw: string | undefined, problems: string[]): DatabaseTarget {
+  if (raw === undefined) return { dialect: 'sqlite', file: DEFAULT_SQLITE_FILE };
+  if (raw.startsWith('sqlite:') || raw.startsWith('file:')) {
+    const file = raw.replace(/^(sqlite|file):(\/\/)?/, '');
+    if (file === '') problems.push('DATABASE_URL names no SQLite file (expected sqlite:PATH)');
+    return { dialect: 'sqlite', file };
+  }
+  if (raw.startsWith('postgres://') || raw.startsWith('postgresql://')) {
+    return { dialect: 'postgres', url: raw };
+  }
+  problems.push('DATABASE_URL must start with sqlite:, file:, postgres:// or postgresql://');
+  return { dialect: 'sqlite', file: DEFAULT_SQLITE_FILE };
+}

@@ -1,0 +1,94 @@
+// Opens the configured database and sets (then asserts) what durability depends on.
+import fs from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely } from 'kysely';
+import type { DatabaseTarget, SqliteSynchronous } from '../config.js';
+import { ImmediateSqliteDialect } from './sqlite-dialect.js';
+import type { Database } from './types.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface DatabaseHandle {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** Where the data lives, for logs: a file path, or a URL without its password. */
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+export interface SqliteOptions {
+  readonly synchronous: SqliteSynchronous;
+  readonly busyTimeoutMs: number;
+}
+
+const SYNCHRONOUS_LEVEL: Record<SqliteSynchronous, number> = { normal: 1, full: 2 };
+
+export function openDatabase(target: DatabaseTarget, sqlite: SqliteOptions): DatabaseHandle {
+  if (target.dialect === 'postgres') {
+    throw new Error('PostgreSQL is not supported by this build yet; use a sqlite: DATABASE_URL');
+  }
+  const connection = openSqliteConnection(target.file, sqlite);
+  return {
+    db: new Kysely<Database>({ dialect: new ImmediateSqliteDialect(connection) }),
+    dialect: 'sqlite',
+    description: path.resolve(target.file),
+    close: async () => {
+      if (connection.open) connection.close();
+      await Promise.resolve();
+    },
+  };
+}
+
+/**
+ * Opens a better-sqlite3 connection with the pragmas durability depends on, and checks that they
+ * took. better-sqlite3 is built with SQLITE_DEFAULT_WAL_SYNCHRONOUS=1, so a connection that opens
+ * an existing WAL database silently runs synchronous=NORMAL unless told otherwise.
+ */
+export function openSqliteConnection(file: string, options: SqliteOptions): BetterSqlite3.Database {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const connection = new BetterSqlite3(file, { timeout: options.busyTimeoutMs });
+  try {
+    connection.pragma('journal_mode = WAL');
+    connection.pragma(`synchronous = ${SYNCHRONOUS_LEVEL[options.synchronous]}`);
+    connection.pragma('foreign_keys = ON');
+    connection.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+    assertSqlitePragmas(connection, options);
+  } catch (error) {
+    connection.close();
+    throw error;
+  }
+  return connection;
+}
+
+export interface SqlitePragmas {
+  readonly journalMode: string;
+  readonly synchronous: number;
+  readonly foreignKeys: number;
+  readonly busyTimeout: number;
+}
+
+export function readSqlitePragmas(connection: BetterSqlite3.Database): SqlitePragmas {
+  return {
+    journalMode: String(connection.pragma('journal_mode', { simple: true })),
+    synchronous: Number(connection.pragma('synchronous', { simple: true })),
+    foreignKeys: Number(connection.pragma('foreign_keys', { simple: true })),
+    busyTimeout: Number(connection.pragma('busy_timeout', { simple: true })),
+  };
+}
+
+function assertSqlitePragmas(connection: BetterSqlite3.Database, options: SqliteOptions): void {
+  const actual = readSqlitePragmas(connection);
+  const memory = connection.memory;
+  const wrong: string[] = [];
+  if (!memory && actual.journalMode !== 'wal') wrong.push(`journal_mode=${actual.journalMode}`);
+  if (actual.synchronous !== SYNCHRONOUS_LEVEL[options.synchronous]) {
+    wrong.push(`synchronous=${actual.synchronous}`);
+  }
+  if (actual.foreignKeys !== 1) wrong.push(`foreign_keys=${actual.foreignKeys}`);
+  if (actual.busyTimeout !== options.busyTimeoutMs)
+    wrong.push(`busy_timeout=${actual.busyTimeout}`);
+  if (wrong.length > 0) {
+    throw new Error(`SQLite connection refused the required settings: ${wrong.join(', ')}`);
+  }
+}

@@ -1,0 +1,48 @@
+// Runs the frozen migrations in src/db/migrations with Kysely's Migrator. Migrations are listed
+// here explicitly (not read from disk) so the built server and the tests run the same set.
+import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import * as initial from './migrations/2026-11-25T1100_initial.js';
+import type { Dialect } from './database.js';
+import type { Database } from './types.js';
+
+export type MigrationDialect = Dialect;
+
+interface MigrationModule {
+  up(db: Kysely<any>, dialect: MigrationDialect): Promise<void>;
+  down?(db: Kysely<any>, dialect: MigrationDialect): Promise<void>;
+}
+
+const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
+  '2026-11-25T1100_initial': initial,
+};
+
+export function createMigrator(db: Kysely<Database>, dialect: MigrationDialect): Migrator {
+  const migrations: Record<string, Migration> = {};
+  for (const [name, module] of Object.entries(MIGRATIONS)) {
+    migrations[name] = {
+      up: (trx) => module.up(trx, dialect),
+      ...(module.down ? { down: (trx) => module.down!(trx, dialect) } : {}),
+    };
+  }
+  return new Migrator({
+    db,
+    provider: { getMigrations: () => Promise.resolve(migrations) },
+  });
+}
+
+/** Applies every pending migration; throws (with the failing migration's name) on error. */
+export async function migrateToLatest(
+  db: Kysely<Database>,
+  dialect: MigrationDialect,
+): Promise<string[]> {
+  const { error, results }: MigrationResultSet = await createMigrator(
+    db,
+    dialect,
+  ).migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    const reason = error instanceof Error ? error.message : JSON.stringify(error);
+    throw new Error(`Migration ${failed} failed: ${reason}`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

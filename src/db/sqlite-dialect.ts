@@ -1,0 +1,138 @@
+// Kysely's SQLite dialect, with two changes that matter for an ingest server:
+// - write transactions start with BEGIN IMMEDIATE: a deferred BEGIN that reads and then writes
+//   can fail with SQLITE_BUSY despite the busy timeout when another process (the CLI, a second
+//   server) holds the write lock;
+// - prepared statements are cached by SQL text instead of prepared on every query.
+import type BetterSqlite3 from 'better-sqlite3';
+import {
+  CompiledQuery,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type DatabaseConnection,
+  type DatabaseIntrospector,
+  type Dialect,
+  type DialectAdapter,
+  type Driver,
+  type Kysely,
+  type QueryCompiler,
+  type QueryResult,
+} from 'kysely';
+
+const STATEMENT_CACHE_SIZE = 500;
+
+class CachingSqliteConnection implements DatabaseConnection {
+  readonly #statements = new Map<string, BetterSqlite3.Statement>();
+
+  constructor(private readonly db: BetterSqlite3.Database) {}
+
+  #prepare(sqlText: string): BetterSqlite3.Statement {
+    let statement = this.#statements.get(sqlText);
+    if (statement === undefined) {
+      statement = this.db.prepare(sqlText);
+      if (this.#statements.size >= STATEMENT_CACHE_SIZE) {
+        // Maps iterate in insertion order: drop the oldest entry.
+        const oldest = this.#statements.keys().next().value;
+        if (oldest !== undefined) this.#statements.delete(oldest);
+      }
+      this.#statements.set(sqlText, statement);
+    }
+    return statement;
+  }
+
+  executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const statement = this.#prepare(compiledQuery.sql);
+    const parameters = compiledQuery.parameters as unknown[];
+    if (statement.reader) {
+      return Promise.resolve({ rows: statement.all(parameters) as R[] });
+    }
+    const { changes, lastInsertRowid } = statement.run(parameters);
+    return Promise.resolve({
+      numAffectedRows: BigInt(changes),
+      insertId: BigInt(lastInsertRowid),
+      rows: [],
+    });
+  }
+
+  async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    const statement = this.#prepare(compiledQuery.sql);
+    for (const row of statement.iterate(compiledQuery.parameters)) {
+      yield { rows: [row as R] };
+    }
+  }
+}
+
+/** Serialises use of the single connection, as Kysely's own SQLite driver does. */
+class ConnectionMutex {
+  #locked: Promise<void> | undefined;
+  #release: (() => void) | undefined;
+
+  async lock(): Promise<void> {
+    while (this.#locked) await this.#locked;
+    this.#locked = new Promise((resolve) => (this.#release = resolve));
+  }
+
+  unlock(): void {
+    const release = this.#release;
+    this.#locked = undefined;
+    this.#release = undefined;
+    release?.();
+  }
+}
+
+class ImmediateSqliteDriver implements Driver {
+  readonly #mutex = new ConnectionMutex();
+  readonly #connection: CachingSqliteConnection;
+
+  constructor(private readonly db: BetterSqlite3.Database) {
+    this.#connection = new CachingSqliteConnection(db);
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    await this.#mutex.lock();
+    return this.#connection;
+  }
+
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('commit'));
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    // After a failed COMMIT (e.g. SQLITE_FULL) SQLite may already have rolled back.
+    if (this.db.inTransaction) await connection.executeQuery(CompiledQuery.raw('rollback'));
+  }
+
+  async releaseConnection(): Promise<void> {
+    this.#mutex.unlock();
+  }
+
+  async destroy(): Promise<void> {
+    this.db.close();
+  }
+}
+
+export class ImmediateSqliteDialect implements Dialect {
+  constructor(private readonly db: BetterSqlite3.Database) {}
+
+  createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.db);
+  }
+
+  createQueryCompiler(): QueryCompiler {
+    return new SqliteQueryCompiler();
+  }
+
+  createAdapter(): DialectAdapter {
+    return new SqliteAdapter();
+  }
+
+  createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    return new SqliteIntrospector(db);
+  }
+}

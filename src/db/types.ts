@@ -1,0 +1,70 @@
+// Table shapes as Kysely sees them. Portable columns: text ids and ISO-8601 UTC text
+// timestamps, JSON as text, money as integer micro-dollars (see ARCHITECTURE.md).
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export interface AgentsTable {
+  tenant_id: string;
+  id: string;
+  name: string;
+  user_id: string | null;
+  org_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CallsTable {
+  id: string;
+  tenant_id: string;
+  call_sid: string;
+  /** '' only while a `completed` webhook waits for the `started` that names the agent. */
+  agent_id: string;
+  user_id: string | null;
+  org_id: string | null;
+  direction: string;
+  caller_number: string | null;
+  caller_name: string | null;
+  status: string;
+  started_at: string;
+  ended_at: string | null;
+  duration: number | null;
+  recording_url: string | null;
+  transcript: string | null;
+  sentiment: string | null;
+  summary: string | null;
+  /** JSON array of strings. */
+  topics: string;
+  /** JSON object. */
+  collected_data: string;
+  cost_micros: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CallEventsTable {
+  id: Generated<number>;
+  tenant_id: string;
+  call_id: string;
+  /** What arrived: create, started, completed, status_update. */
+  kind: string;
+  /** Whether the write made the record (created) or merged into it (merged). */
+  outcome: string;
+  status_before: string | null;
+  status_after: string;
+  received_at: string;
+  /** JSON of the accepted input. */
+  payload: string;
+}
+
+export interface Database {
+  agents: AgentsTable;
+  calls: CallsTable;
+  call_events: CallEventsTable;
+}
+
+export type AgentRow = Selectable<AgentsTable>;
+export type NewAgentRow = Insertable<AgentsTable>;
+export type CallRow = Selectable<CallsTable>;
+export type NewCallRow = Insertable<CallsTable>;
+export type CallRowUpdate = Updateable<CallsTable>;
+export type CallEventRow = Selectable<CallEventsTable>;
+export type NewCallEventRow = Insertable<CallEventsTable>;

@@ -1,0 +1,127 @@
+// buildApp: the Fastify instance with every route, the auth seam and the error handler.
+// It takes ready-made services (src/services.ts) and never opens anything itself.
+import { randomUUID } from 'node:crypto';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from '../config.js';
+import type { AuthContext } from '../modules/identity/identity.js';
+import { agentRoutes } from '../modules/agents/agents.routes.js';
+import { callRoutes } from '../modules/calls/calls.routes.js';
+import { healthRoutes } from '../modules/health/health.routes.js';
+import { webhookRoutes } from '../modules/webhooks/webhooks.routes.js';
+import type { Services } from '../services.js';
+import { errorHandler, sendProblem } from './error-handler.js';
+import { createValidatorCompiler } from './validation.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set for every /api route before its handler runs. */
+    auth: AuthContext;
+  }
+}
+
+export type App = FastifyInstance;
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Logged form of a URL: the path, and the names (never the values) of query parameters. */
+export function redactUrl(url: string): string {
+  const [pathname, query] = url.split('?', 2);
+  if (query === undefined) return pathname ?? '';
+  const names = [...new URLSearchParams(query).keys()];
+  return `${pathname}?${names.map((name) => `${name}=…`).join('&')}`;
+}
+
+export function loggerOptions(config: Pick<Config, 'logLevel'>): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    // Tokens and caller data never reach the logs: headers are not logged at all, bodies never,
+    // and query values are dropped (filters may name a caller's number).
+    redact: { paths: ['req.headers', 'res.headers', '*.authorization'], remove: true },
+    serializers: {
+      req: (req: { method: string; url: string; id: string }) => ({
+        method: req.method,
+        url: redactUrl(req.url),
+      }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+  };
+}
+
+export interface BuildAppOptions {
+  readonly config: Config;
+  readonly services: Services;
+  /** Tests pass `false` (silence) or a pino destination; the server passes its logger options. */
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+export async function buildApp({ config, services, logger }: BuildAppOptions): Promise<App> {
+  const app = Fastify({
+    logger: logger ?? loggerOptions(config),
+    bodyLimit: config.bodyLimit,
+    // One line per request, written in onResponse below, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming)
+        ? incoming
+        : randomUUID();
+    },
+    // Fastify's defaults already refuse __proto__ and constructor.prototype keys in JSON bodies.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(createValidatorCompiler());
+  // Only JSON bodies: text/plain would otherwise parse as a string and fail later with a
+  // confusing message; with no parser Fastify answers 415.
+  app.removeContentTypeParser('text/plain');
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    sendProblem(request, reply, {
+      status: 404,
+      code: 'route_not_found',
+      title: 'Not found',
+      detail: `no route for ${request.method} ${request.url.split('?')[0]}`,
+    });
+  });
+
+  app.decorateRequest('auth', null as unknown as AuthContext);
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+    if (request.url.startsWith('/api/')) {
+      // Call records carry caller data: no shared cache may keep them.
+      void reply.header('cache-control', 'no-store');
+      request.auth = await services.authenticator.authenticate(request.headers);
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request completed',
+    );
+  });
+
+  await app.register(healthRoutes, { services });
+  await app.register(callRoutes, { services });
+  await app.register(webhookRoutes, { services });
+  await app.register(agentRoutes, { services });
+
+  if (config.devMode) {
+    app.addHook('onReady', async () => {
+      app.log.warn(
+        'DEV MODE: no authentication; every request acts as the local tenant. ' +
+          'Bound to loopback only. Set AUTH_REQUIRED=1 (and a credential) before exposing it.',
+      );
+    });
+  }
+  return app;
+}

@@ -1,0 +1,83 @@
+// The server: loadConfig → openDatabase → migrate → createServices → buildApp → listen.
+import { pathToFileURL } from 'node:url';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { openDatabase } from './db/database.js';
+import { migrateToLatest } from './db/migrator.js';
+import { buildApp, type App } from './http/app.js';
+import { createServices } from './services.js';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export interface RunningServer {
+  readonly app: App;
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  const database = openDatabase(config.database, config.sqlite);
+  try {
+    await migrateToLatest(database.db, database.dialect);
+    const services = createServices({ config, database });
+    const app = await buildApp({ config, services });
+    const address = await app.listen({ port: config.port, host: config.host });
+    app.log.info(
+      { dialect: database.dialect, database: database.description, devMode: config.devMode },
+      `callmind listening on ${address}`,
+    );
+    return {
+      app,
+      address,
+      close: async () => {
+        await app.close(); // stops accepting, lets in-flight requests finish
+        await services.transactor.drain();
+        await database.close();
+      },
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+export async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+  const server = await startServer(config);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.app.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      server.app.log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,131 @@
+// HTTP contract of /api/call-history. Thin: validate (by schema), call the service, answer.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { ProblemSchema } from '../../http/schema-helpers.js';
+import type { Services } from '../../services.js';
+import {
+  Call,
+  CallEventList,
+  CallIdParams,
+  CallPage,
+  CallSidParams,
+  CreateCallBody,
+  ListCallsQuery,
+  UpdateCallStatusBody,
+} from './calls.schemas.js';
+
+const problems = {
+  400: ProblemSchema,
+  401: ProblemSchema,
+  404: ProblemSchema,
+  409: ProblemSchema,
+  413: ProblemSchema,
+  415: ProblemSchema,
+  503: ProblemSchema,
+};
+
+export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
+  app,
+  { services },
+) => {
+  const { calls } = services;
+
+  app.post(
+    '/api/call-history',
+    {
+      schema: {
+        operationId: 'createCall',
+        summary: 'Create a call record, or merge into the one with the same callSid',
+        body: CreateCallBody,
+        response: { 200: Call, 201: Call, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const { call, created } = await calls.ingest(request.auth, 'create', request.body);
+      if (created) void reply.code(201).header('location', `/api/call-history/${call.id}`);
+      return call;
+    },
+  );
+
+  app.patch(
+    '/api/call-history/:id/status',
+    {
+      schema: {
+        operationId: 'updateCallStatus',
+        summary: "Add a call's outcome and data; repeatable",
+        params: CallIdParams,
+        body: UpdateCallStatusBody,
+        response: { 200: Call, ...problems },
+      },
+    },
+    (request) => calls.updateStatus(request.auth, request.params.id, request.body),
+  );
+
+  app.get(
+    '/api/call-history',
+    {
+      schema: {
+        operationId: 'listCalls',
+        summary: 'Calls, newest first, a page at a time',
+        querystring: ListCallsQuery,
+        response: { 200: CallPage, ...problems },
+      },
+    },
+    (request) => calls.list(request.auth, request.query),
+  );
+
+  app.get(
+    '/api/call-history/by-sid/:callSid',
+    {
+      schema: {
+        operationId: 'getCallBySid',
+        summary: "A call by its phone system's id",
+        params: CallSidParams,
+        response: { 200: Call, ...problems },
+      },
+    },
+    (request) => calls.getBySid(request.auth, request.params.callSid),
+  );
+
+  app.get(
+    '/api/call-history/:id',
+    {
+      schema: {
+        operationId: 'getCall',
+        summary: 'A call by id',
+        params: CallIdParams,
+        response: { 200: Call, ...problems },
+      },
+    },
+    (request) => calls.get(request.auth, request.params.id),
+  );
+
+  app.get(
+    '/api/call-history/:id/events',
+    {
+      schema: {
+        operationId: 'listCallEvents',
+        summary: "The call's timeline: every accepted write, oldest first",
+        params: CallIdParams,
+        response: { 200: CallEventList, ...problems },
+      },
+    },
+    async (request) => ({ data: await calls.listEvents(request.auth, request.params.id) }),
+  );
+
+  app.delete(
+    '/api/call-history/:id',
+    {
+      schema: {
+        operationId: 'deleteCall',
+        summary: 'Delete a call and its timeline',
+        params: CallIdParams,
+        response: { 204: Type.Null(), ...problems },
+      },
+    },
+    async (request, reply) => {
+      await calls.delete(request.auth, request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+};

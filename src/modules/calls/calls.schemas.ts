@@ -1,0 +1,229 @@
+// The call record's API contract: request bodies, query strings and the response shape.
+// The dashboard imports these types too.
+import { Type, type Static } from '@sinclair/typebox';
+import { ID_PATTERN, Nullable, StringEnum } from '../../http/schema-helpers.js';
+
+export const CALL_STATUSES = ['ringing', 'in-progress', 'completed', 'missed', 'failed'] as const;
+export const TERMINAL_STATUSES = ['completed', 'missed', 'failed'] as const;
+export const LIVE_STATUSES = ['ringing', 'in-progress'] as const;
+export const DIRECTIONS = ['inbound', 'outbound'] as const;
+export const SENTIMENTS = ['positive', 'negative', 'neutral'] as const;
+
+export type CallStatus = (typeof CALL_STATUSES)[number];
+export type Direction = (typeof DIRECTIONS)[number];
+export type Sentiment = (typeof SENTIMENTS)[number];
+
+/** Limits on what one request may carry (OWASP API4): generous for real calls, bounded. */
+export const LIMITS = {
+  idLength: 128,
+  callerNumberLength: 64,
+  callerNameLength: 256,
+  urlLength: 2048,
+  transcriptLength: 1_000_000,
+  summaryLength: 20_000,
+  topics: 50,
+  topicLength: 100,
+  collectedDataKeys: 100,
+  collectedDataKeyLength: 128,
+  collectedDataDepth: 5,
+  collectedDataBytes: 64 * 1024,
+  /** 30 days: longer than any phone call, far below absurd values like 1e12. */
+  durationSeconds: 30 * 24 * 3600,
+  costUsd: 1_000_000,
+} as const;
+
+const Id = (description: string) =>
+  Type.String({ minLength: 1, maxLength: LIMITS.idLength, pattern: ID_PATTERN, description });
+const Text = (maxLength: number, description: string) =>
+  Type.String({ minLength: 1, maxLength, description });
+const Timestamp = (description: string) =>
+  Type.String({ format: 'date-time', maxLength: 64, description });
+
+// Fields shared by every ingest body. All optional; null means "not known, keep what is stored".
+const callerFields = {
+  direction: Type.Optional(Nullable(StringEnum(DIRECTIONS, { description: 'Default inbound' }))),
+  callerNumber: Type.Optional(
+    Nullable(Text(LIMITS.callerNumberLength, 'The caller, e.g. +1234567890')),
+  ),
+  callerName: Type.Optional(Nullable(Text(LIMITS.callerNameLength, 'Caller ID name'))),
+};
+
+const outcomeFields = {
+  startedAt: Type.Optional(Nullable(Timestamp('When the call started; default: when first seen'))),
+  endedAt: Type.Optional(
+    Nullable(Timestamp('When the call ended; default: when a final status first arrives')),
+  ),
+  duration: Type.Optional(
+    Nullable(
+      Type.Number({
+        minimum: 0,
+        maximum: LIMITS.durationSeconds,
+        description: 'Seconds; computed from startedAt and endedAt when not given',
+      }),
+    ),
+  ),
+  recordingUrl: Type.Optional(
+    Nullable(
+      Type.String({
+        format: 'http-url',
+        maxLength: LIMITS.urlLength,
+        description: 'http(s) URL of the audio recording',
+      }),
+    ),
+  ),
+  transcript: Type.Optional(
+    Nullable(Text(LIMITS.transcriptLength, 'Full transcript, "Agent:" / "Caller:" lines')),
+  ),
+  sentiment: Type.Optional(Nullable(StringEnum(SENTIMENTS))),
+  topics: Type.Optional(
+    Nullable(
+      Type.Array(Text(LIMITS.topicLength, 'A topic'), {
+        maxItems: LIMITS.topics,
+        description: 'Merged into the stored topics as an ordered set',
+      }),
+    ),
+  ),
+  summary: Type.Optional(Nullable(Text(LIMITS.summaryLength, 'Summary of the call'))),
+  collectedData: Type.Optional(
+    Nullable(
+      Type.Record(Type.String(), Type.Unknown(), {
+        maxProperties: LIMITS.collectedDataKeys,
+        propertyNames: { minLength: 1, maxLength: LIMITS.collectedDataKeyLength },
+        description: 'Data collected during the call; merged key by key into what is stored',
+      }),
+    ),
+  ),
+  cost: Type.Optional(
+    Nullable(Type.Number({ minimum: 0, maximum: LIMITS.costUsd, description: 'USD' })),
+  ),
+};
+
+const ownerFields = {
+  userId: Type.Optional(Nullable(Id('Must agree with the credential; never grants access'))),
+  orgId: Type.Optional(Nullable(Id('Must agree with the credential; never grants access'))),
+};
+
+const strict = { additionalProperties: false } as const;
+
+export const CreateCallBody = Type.Object(
+  {
+    agentId: Id('The agent that handled the call'),
+    callSid: Id("The phone system's call id; the dedupe key"),
+    ...ownerFields,
+    ...callerFields,
+    status: Type.Optional(
+      Nullable(StringEnum(CALL_STATUSES, { description: 'Default in-progress' })),
+    ),
+    ...outcomeFields,
+  },
+  strict,
+);
+export type CreateCallBody = Static<typeof CreateCallBody>;
+
+export const UpdateCallStatusBody = Type.Object(
+  {
+    status: Type.Optional(
+      Nullable(
+        StringEnum(CALL_STATUSES, {
+          description:
+            'Usually completed, missed or failed. A status never moves back from a final one.',
+        }),
+      ),
+    ),
+    callerName: callerFields.callerName,
+    ...outcomeFields,
+  },
+  strict,
+);
+export type UpdateCallStatusBody = Static<typeof UpdateCallStatusBody>;
+
+export const CallStartedWebhookBody = Type.Object(
+  {
+    callSid: Id("The phone system's call id"),
+    agentId: Id('The agent that handled the call'),
+    ...ownerFields,
+    ...callerFields,
+    status: Type.Optional(
+      Nullable(StringEnum(LIVE_STATUSES, { description: 'Default in-progress' })),
+    ),
+    startedAt: outcomeFields.startedAt,
+  },
+  strict,
+);
+export type CallStartedWebhookBody = Static<typeof CallStartedWebhookBody>;
+
+export const CallCompletedWebhookBody = Type.Object(
+  {
+    callSid: Id("The phone system's call id"),
+    agentId: Type.Optional(Nullable(Id('May be omitted; the started webhook names it'))),
+    ...ownerFields,
+    ...callerFields,
+    status: Type.Optional(
+      Nullable(StringEnum(TERMINAL_STATUSES, { description: 'Default completed' })),
+    ),
+    ...outcomeFields,
+  },
+  strict,
+);
+export type CallCompletedWebhookBody = Static<typeof CallCompletedWebhookBody>;
+
+export const Call = Type.Object({
+  id: Type.String({ description: 'call_ + ULID' }),
+  callSid: Type.String(),
+  agentId: Type.String({ description: 'Empty only while a completed webhook waits for started' }),
+  userId: Nullable(Type.String()),
+  orgId: Nullable(Type.String()),
+  direction: StringEnum(DIRECTIONS),
+  callerNumber: Nullable(Type.String()),
+  callerName: Nullable(Type.String()),
+  status: StringEnum(CALL_STATUSES),
+  startedAt: Type.String({ format: 'date-time' }),
+  endedAt: Nullable(Type.String({ format: 'date-time' })),
+  duration: Nullable(Type.Number()),
+  recordingUrl: Nullable(Type.String()),
+  transcript: Nullable(Type.String()),
+  sentiment: Nullable(StringEnum(SENTIMENTS)),
+  topics: Type.Array(Type.String()),
+  summary: Nullable(Type.String()),
+  collectedData: Type.Record(Type.String(), Type.Unknown()),
+  cost: Nullable(Type.Number({ description: 'USD' })),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+});
+export type Call = Static<typeof Call>;
+
+export const CallEvent = Type.Object({
+  id: Type.Integer(),
+  kind: StringEnum(['create', 'started', 'completed', 'status_update']),
+  outcome: StringEnum(['created', 'merged']),
+  statusBefore: Nullable(StringEnum(CALL_STATUSES)),
+  statusAfter: StringEnum(CALL_STATUSES),
+  receivedAt: Type.String({ format: 'date-time' }),
+  payload: Type.Record(Type.String(), Type.Unknown()),
+});
+export type CallEvent = Static<typeof CallEvent>;
+
+export const CallIdParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: LIMITS.idLength }),
+});
+export const CallSidParams = Type.Object({
+  callSid: Type.String({ minLength: 1, maxLength: LIMITS.idLength }),
+});
+
+export const ListCallsQuery = Type.Object(
+  {
+    agentId: Type.Optional(Id('Only calls of this agent')),
+    status: Type.Optional(StringEnum(CALL_STATUSES)),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+  },
+  strict,
+);
+export type ListCallsQuery = Static<typeof ListCallsQuery>;
+
+export const CallPage = Type.Object({
+  data: Type.Array(Call),
+  nextCursor: Nullable(Type.String()),
+});
+
+export const CallEventList = Type.Object({ data: Type.Array(CallEvent) });

@@ -1,0 +1,350 @@
+// Call ingest and reads. Never sees a request or reply: it takes the caller's AuthContext and
+// validated input, and returns API shapes or throws AppErrors.
+import type { Transactor } from '../../db/transactor.js';
+import type { CallEventRow, CallRow } from '../../db/types.js';
+import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../../errors.js';
+import { decodeCallCursor, encodeCallCursor } from '../../lib/cursor.js';
+import { newCallId } from '../../lib/ids.js';
+import { dollarsToMicros, microsToDollars } from '../../lib/money.js';
+import type { Clock } from '../../lib/time.js';
+import type { AgentService } from '../agents/agents.service.js';
+import type { AuthContext } from '../identity/identity.js';
+import { buildNewCall, mergeIntoCall, type CallInput, type Owner } from './call-merge.js';
+import type { CallRepository } from './calls.repository.js';
+import {
+  LIMITS,
+  type Call,
+  type CallCompletedWebhookBody,
+  type CallEvent,
+  type CallStartedWebhookBody,
+  type CallStatus,
+  type CreateCallBody,
+  type ListCallsQuery,
+  type UpdateCallStatusBody,
+} from './calls.schemas.js';
+
+/** What arrived, recorded as the event's kind. */
+export type IngestKind = 'create' | 'started' | 'completed';
+
+const DEFAULT_STATUS: Record<IngestKind, CallStatus> = {
+  create: 'in-progress',
+  started: 'in-progress',
+  completed: 'completed',
+};
+
+export interface IngestResult {
+  readonly call: Call;
+  /** True when this write made the record (201), false when it merged into one (200). */
+  readonly created: boolean;
+}
+
+export interface CallPage {
+  readonly data: Call[];
+  readonly nextCursor: string | null;
+}
+
+export interface CallServiceDeps {
+  readonly calls: CallRepository;
+  readonly agents: AgentService;
+  readonly transactor: Transactor;
+  readonly clock: Clock;
+}
+
+type IngestBody = CreateCallBody | CallStartedWebhookBody | CallCompletedWebhookBody;
+
+export type CallService = ReturnType<typeof createCallService>;
+
+export function createCallService({ calls, agents, transactor, clock }: CallServiceDeps) {
+  return {
+    /**
+     * POST /api/call-history and both webhooks: idempotent on (tenant, callSid), tolerant of
+     * order (completed before started creates the record), never lowering a status.
+     */
+    async ingest(auth: AuthContext, kind: IngestKind, body: IngestBody): Promise<IngestResult> {
+      const input = normaliseInput(body);
+      const payload = eventPayload(body);
+      const callSid = body.callSid;
+      return transactor.write(async (trx) => {
+        const now = clock().toISOString();
+        const callsInTrx = calls.inTransaction(trx);
+        const owner: Owner =
+          input.agentId !== undefined
+            ? await agents.resolveForIngest(trx, auth, input.agentId, {
+                userId: body.userId ?? null,
+                orgId: body.orgId ?? null,
+              })
+            : { userId: auth.userId, orgId: auth.orgId };
+
+        const inserted = await callsInTrx.insertIfAbsent(
+          buildNewCall({
+            id: newCallId(),
+            tenantId: auth.tenantId,
+            callSid,
+            owner,
+            input,
+            defaultStatus: DEFAULT_STATUS[kind],
+            now,
+          }),
+        );
+        if (inserted !== undefined) {
+          await callsInTrx.insertEvent({
+            tenant_id: auth.tenantId,
+            call_id: inserted.id,
+            kind,
+            outcome: 'created',
+            status_before: null,
+            status_after: inserted.status,
+            received_at: now,
+            payload,
+          });
+          return { call: toCall(inserted), created: true };
+        }
+
+        const stored = await callsInTrx.getBySidForUpdate(auth.tenantId, callSid);
+        if (stored === undefined) {
+          // The conflicting row was deleted between our two statements; the sender may retry.
+          throw new ConflictError('call_changed', `call ${callSid} changed concurrently; retry`);
+        }
+        if (
+          input.agentId !== undefined &&
+          stored.agent_id !== '' &&
+          stored.agent_id !== input.agentId
+        ) {
+          throw new ConflictError(
+            'call_agent_mismatch',
+            `call ${callSid} already belongs to agent ${stored.agent_id}`,
+            [{ field: 'agentId', message: `does not match the call's agent ${stored.agent_id}` }],
+          );
+        }
+        // Webhooks are at-least-once and unordered: a late, lower status is ignored, not refused.
+        const { changes } = mergeIntoCall(stored, input, owner, now);
+        if (Object.keys(changes).length > 0) {
+          await callsInTrx.update(auth.tenantId, stored.id, changes);
+        }
+        const merged: CallRow = { ...stored, ...changes };
+        await callsInTrx.insertEvent({
+          tenant_id: auth.tenantId,
+          call_id: stored.id,
+          kind,
+          outcome: 'merged',
+          status_before: stored.status,
+          status_after: merged.status,
+          received_at: now,
+          payload,
+        });
+        return { call: toCall(merged), created: false };
+      });
+    },
+
+    /** PATCH /api/call-history/{id}/status: repeatable; a final status never goes back (409). */
+    async updateStatus(auth: AuthContext, id: string, body: UpdateCallStatusBody): Promise<Call> {
+      const input = normaliseInput(body);
+      const payload = eventPayload(body);
+      return transactor.write(async (trx) => {
+        const now = clock().toISOString();
+        const callsInTrx = calls.inTransaction(trx);
+        const stored = await callsInTrx.getByIdForUpdate(auth.tenantId, id);
+        if (stored === undefined) throw callNotFound(id);
+        const { changes, statusRefused } = mergeIntoCall(
+          stored,
+          input,
+          { userId: stored.user_id, orgId: stored.org_id },
+          now,
+        );
+        if (statusRefused) {
+          throw new ConflictError(
+            'status_regression',
+            `call ${id} is already ${stored.status}; its status cannot go back to ${input.status}`,
+            [{ field: 'status', message: `cannot move from ${stored.status} to ${input.status}` }],
+          );
+        }
+        if (Object.keys(changes).length > 0) {
+          await callsInTrx.update(auth.tenantId, id, changes);
+        }
+        const merged = { ...stored, ...changes };
+        await callsInTrx.insertEvent({
+          tenant_id: auth.tenantId,
+          call_id: id,
+          kind: 'status_update',
+          outcome: 'merged',
+          status_before: stored.status,
+          status_after: merged.status,
+          received_at: now,
+          payload,
+        });
+        return toCall(merged);
+      });
+    },
+
+    async get(auth: AuthContext, id: string): Promise<Call> {
+      const row = await calls.get(auth.tenantId, id);
+      if (row === undefined) throw callNotFound(id);
+      return toCall(row);
+    },
+
+    async getBySid(auth: AuthContext, callSid: string): Promise<Call> {
+      const row = await calls.getBySid(auth.tenantId, callSid);
+      if (row === undefined) {
+        throw new NotFoundError('call_not_found', `no call with callSid ${callSid}`);
+      }
+      return toCall(row);
+    },
+
+    async delete(auth: AuthContext, id: string): Promise<void> {
+      const deleted = await transactor.write((trx) =>
+        calls.inTransaction(trx).delete(auth.tenantId, id),
+      );
+      if (!deleted) throw callNotFound(id);
+    },
+
+    async list(auth: AuthContext, query: ListCallsQuery): Promise<CallPage> {
+      const limit = query.limit ?? 50;
+      const after = query.cursor === undefined ? undefined : decodeCallCursor(query.cursor);
+      // One row more than asked tells whether another page exists.
+      const rows = await calls.list(auth.tenantId, {
+        agentId: query.agentId,
+        status: query.status,
+        after,
+        limit: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        data: page.map(toCall),
+        nextCursor:
+          rows.length > limit && last !== undefined
+            ? encodeCallCursor({ startedAt: last.started_at, id: last.id })
+            : null,
+      };
+    },
+
+    async listEvents(auth: AuthContext, id: string): Promise<CallEvent[]> {
+      const call = await calls.get(auth.tenantId, id);
+      if (call === undefined) throw callNotFound(id);
+      const rows = await calls.listEvents(auth.tenantId, id);
+      return rows.map(toCallEvent);
+    },
+  };
+}
+
+function callNotFound(id: string): NotFoundError {
+  return new NotFoundError('call_not_found', `no call with id ${id}`);
+}
+
+/** Drops absent and null fields (null means "not known") and converts to stored units. */
+function normaliseInput(body: IngestBody | UpdateCallStatusBody): CallInput {
+  const problems: FieldError[] = [];
+  const input: CallInput = {};
+  const b = body as Partial<CreateCallBody>;
+  const set = <K extends keyof CallInput>(key: K, value: CallInput[K] | null | undefined) => {
+    if (value !== null && value !== undefined) input[key] = value;
+  };
+  set('agentId', b.agentId);
+  set('direction', b.direction);
+  set('callerNumber', b.callerNumber);
+  set('callerName', b.callerName);
+  set('status', b.status);
+  set('startedAt', normaliseTimestamp('startedAt', b.startedAt, problems));
+  set('endedAt', normaliseTimestamp('endedAt', b.endedAt, problems));
+  set('duration', b.duration);
+  set('recordingUrl', b.recordingUrl);
+  set('transcript', b.transcript);
+  set('sentiment', b.sentiment);
+  set('topics', b.topics);
+  set('summary', b.summary);
+  if (b.collectedData !== null && b.collectedData !== undefined) {
+    checkCollectedData(b.collectedData, problems);
+    input.collectedData = b.collectedData;
+  }
+  if (b.cost !== null && b.cost !== undefined) input.costMicros = dollarsToMicros(b.cost);
+  if (
+    input.startedAt !== undefined &&
+    input.endedAt !== undefined &&
+    input.endedAt < input.startedAt
+  ) {
+    problems.push({ field: 'endedAt', message: 'must not be before startedAt' });
+  }
+  if (problems.length > 0) throw new ValidationError(problems);
+  return input;
+}
+
+const EARLIEST = Date.parse('1970-01-01T00:00:00Z');
+const LATEST = Date.parse('9999-12-31T23:59:59Z');
+
+function normaliseTimestamp(
+  field: string,
+  value: string | null | undefined,
+  problems: FieldError[],
+): string | undefined {
+  if (value === null || value === undefined) return undefined;
+  const time = Date.parse(value);
+  if (Number.isNaN(time) || time < EARLIEST || time > LATEST) {
+    problems.push({ field, message: 'must be a date-time between 1970 and 9999' });
+    return undefined;
+  }
+  return new Date(time).toISOString();
+}
+
+function checkCollectedData(data: Record<string, unknown>, problems: FieldError[]): void {
+  const depth = (value: unknown): number => {
+    if (Array.isArray(value)) return 1 + Math.max(0, ...value.map(depth));
+    if (value !== null && typeof value === 'object') {
+      return 1 + Math.max(0, ...Object.values(value).map(depth));
+    }
+    return 0;
+  };
+  if (depth(data) > LIMITS.collectedDataDepth) {
+    problems.push({
+      field: 'collectedData',
+      message: `must not nest deeper than ${LIMITS.collectedDataDepth} levels`,
+    });
+  } else if (Buffer.byteLength(JSON.stringify(data)) > LIMITS.collectedDataBytes) {
+    problems.push({
+      field: 'collectedData',
+      message: `must not exceed ${LIMITS.collectedDataBytes} bytes of JSON`,
+    });
+  }
+}
+
+/** The event's record of what arrived: the accepted body without its nulls. */
+function eventPayload(body: object): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null)));
+}
+
+export function toCall(row: CallRow): Call {
+  return {
+    id: row.id,
+    callSid: row.call_sid,
+    agentId: row.agent_id,
+    userId: row.user_id,
+    orgId: row.org_id,
+    direction: row.direction as Call['direction'],
+    callerNumber: row.caller_number,
+    callerName: row.caller_name,
+    status: row.status as Call['status'],
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    duration: row.duration === null ? null : Number(row.duration),
+    recordingUrl: row.recording_url,
+    transcript: row.transcript,
+    sentiment: row.sentiment as Call['sentiment'],
+    topics: JSON.parse(row.topics) as string[],
+    summary: row.summary,
+    collectedData: JSON.parse(row.collected_data) as Record<string, unknown>,
+    cost: row.cost_micros === null ? null : microsToDollars(Number(row.cost_micros)),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toCallEvent(row: CallEventRow): CallEvent {
+  return {
+    id: Number(row.id),
+    kind: row.kind as CallEvent['kind'],
+    outcome: row.outcome as CallEvent['outcome'],
+    statusBefore: row.status_before as CallEvent['statusBefore'],
+    statusAfter: row.status_after as CallEvent['statusAfter'],
+    receivedAt: row.received_at,
+    payload: JSON.parse(row.payload) as Record<string, unknown>,
+  };
+}

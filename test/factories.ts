@@ -1,0 +1,34 @@
+// Factories, not shared seeds: every test makes its own ids, so tests never see each other.
+import { randomUUID } from 'node:crypto';
+
+export const uniqueId = (prefix: string): string => `${prefix}${randomUUID().slice(0, 12)}`;
+export const newCallSid = (): string => uniqueId('CA-');
+export const newAgentId = (): string => uniqueId('agent_');
+
+export function callStartBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    agentId: 'agent_factory',
+    userId: 'user_67890',
+    callSid: newCallSid(),
+    direction: 'inbound',
+    callerNumber: '+1234567890',
+    callerName: 'John Doe',
+    status: 'in-progress',
+    ...overrides,
+  };
+}
+
+export function completionBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    status: 'completed',
+    duration: 245,
+    recordingUrl: 'https://s3.amazonaws.com/recordings/call-123.mp3',
+    transcript: 'Agent: Hello, thank you for calling...\nCaller: Hi, I need help with...',
+    sentiment: 'positive',
+    topics: ['support', 'billing'],
+    summary: 'Customer called about billing issue, successfully resolved',
+    collectedData: { name: 'John Smith', email: 'john@example.com', accountNumber: 'ACC-12345' },
+    cost: 0.15,
+    ...overrides,
+  };
+}
