@@ -57,7 +57,7 @@ const FORMAT_MESSAGES: Record<string, string> = {
 };
 
 /** Turns ajv's errors into one FieldError per offending field, named by its dotted path. */
-export function toFieldErrors(errors: readonly ErrorObject[], prefix = ''): FieldError[] {
+export function toFieldErrors(errors: readonly ErrorObject[]): FieldError[] {
   const seen = new Set<string>();
   const result: FieldError[] = [];
   for (const error of errors) {
@@ -117,10 +117,10 @@ export function toFieldErrors(errors: readonly ErrorObject[], prefix = ''): Fiel
     }
     // ajv also reports the failing key's own minLength/maxLength; propertyNames already says it.
     if (error.propertyName !== undefined) continue;
-    const field = [prefix, ...path].filter((s) => s !== '').join('.') || prefix || 'body';
-    const key = `${field}\u0000${message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
+    const field = path.join('.') || 'body';
+    // One message per field: an empty id fails minLength and pattern, the first says enough.
+    if (!seen.has(field)) {
+      seen.add(field);
       result.push({ field, message });
     }
   }

@@ -131,6 +131,37 @@ describe.each(TEST_DIALECTS)('ingest rules (%s)', (dialect) => {
     });
   });
 
+  describe('webhook names imply a status', () => {
+    it('a completed webhook without a status ends an in-progress call', async () => {
+      const start = callStartBody();
+      const { body } = await inject('POST', '/api/call-history', start);
+      const done = await inject('POST', '/api/webhooks/calls/completed', {
+        callSid: start.callSid,
+        duration: 30,
+      });
+      expect(done.status).toBe(200);
+      expect(done.body).toMatchObject({ id: body.id, status: 'completed', duration: 30 });
+      expect(done.body.endedAt).not.toBeNull();
+    });
+
+    it('a started webhook without a status moves a ringing call to in-progress', async () => {
+      const start = callStartBody({ status: 'ringing' });
+      await inject('POST', '/api/call-history', start);
+      const started = await inject('POST', '/api/webhooks/calls/started', {
+        callSid: start.callSid,
+        agentId: start.agentId,
+      });
+      expect(started.body.status).toBe('in-progress');
+    });
+
+    it('a create without a status leaves the stored status alone', async () => {
+      const start = callStartBody({ status: 'ringing' });
+      await inject('POST', '/api/call-history', start);
+      const again = await inject('POST', '/api/call-history', { ...start, status: undefined });
+      expect(again.body.status).toBe('ringing');
+    });
+  });
+
   describe('3. monotonic status', () => {
     it('ringing → in-progress → completed moves forward; PATCH back from a final status is a 409 that writes nothing', async () => {
       const created = await inject(

@@ -62,6 +62,9 @@ export function createCallService({ calls, agents, transactor, clock }: CallServ
      */
     async ingest(auth: AuthContext, kind: IngestKind, body: IngestBody): Promise<IngestResult> {
       const input = normaliseInput(body);
+      // A webhook's name says what happened: `completed` with no status still ends the call,
+      // and `started` still means in-progress. A create without a status changes none.
+      if (kind !== 'create') input.status ??= DEFAULT_STATUS[kind];
       const payload = eventPayload(body);
       const callSid = body.callSid;
       return transactor.write(async (trx) => {

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_SQLITE_FILE, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('defaults to dev mode on localhost:3001 with ./data/callmind.db, FULL sync and group commit', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 3001,
+      host: 'localhost',
+      database: { dialect: 'sqlite', file: DEFAULT_SQLITE_FILE },
+      logLevel: 'info',
+      bodyLimit: 1024 * 1024,
+      devMode: true,
+      authRequired: false,
+      sqlite: { synchronous: 'full', busyTimeoutMs: 5000 },
+      writeBatchMax: 256,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it.each([
+    ['sqlite:./x.db', './x.db'],
+    ['sqlite:///var/lib/callmind.db', '/var/lib/callmind.db'],
+    ['file:data/other.db', 'data/other.db'],
+  ])('DATABASE_URL=%s names the SQLite file %s', (url, file) => {
+    expect(loadConfig({ DATABASE_URL: url }).database).toEqual({ dialect: 'sqlite', file });
+  });
+
+  it('accepts postgres URLs', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h/db' }).database).toEqual({
+      dialect: 'postgres',
+      url: 'postgres://u@h/db',
+    });
+  });
+
+  it('parses sizes and flags', () => {
+    const config = loadConfig({
+      BODY_LIMIT: '4mb',
+      AUTH_REQUIRED: '1',
+      SQLITE_SYNCHRONOUS: 'NORMAL',
+    });
+    expect(config.bodyLimit).toBe(4 * 1024 * 1024);
+    expect(config.authRequired).toBe(true);
+    expect(config.devMode).toBe(false);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.sqlite.synchronous).toBe('normal');
+  });
+
+  it('production requires authentication', () => {
+    expect(loadConfig({ NODE_ENV: 'production' }).devMode).toBe(false);
+  });
+
+  it('lists every bad variable at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        PORT: 'eighty',
+        LOG_LEVEL: 'loud',
+        BODY_LIMIT: '1gb',
+        DATABASE_URL: 'mysql://x',
+        AUTH_REQUIRED: 'maybe',
+        SQLITE_SYNCHRONOUS: 'off',
+        WRITE_BATCH_MAX: '0',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const name of [
+      'PORT',
+      'LOG_LEVEL',
+      'BODY_LIMIT',
+      'DATABASE_URL',
+      'AUTH_REQUIRED',
+      'SQLITE_SYNCHRONOUS',
+      'WRITE_BATCH_MAX',
+    ]) {
+      expect(problems).toContain(name);
+    }
+  });
+
+  it('refuses to expose dev mode beyond loopback', () => {
+    expect(() => loadConfig({ HOST: '0.0.0.0' })).toThrow(/dev mode/);
+    expect(loadConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');
+    expect(loadConfig({ HOST: '0.0.0.0', AUTH_REQUIRED: '1' }).host).toBe('0.0.0.0');
+  });
+});
