@@ -1,0 +1,101 @@
+// What the CLI does, over the same services the HTTP API uses. Each operation opens the
+// configured database, does one thing and closes it again; printing is left to main.ts.
+import type { Config } from '../config.js';
+import { openDatabase } from '../db/database.js';
+import { migrateToLatest } from '../db/migrator.js';
+import { ValidationError } from '../errors.js';
+import { createValidatorCompiler, toFieldErrors } from '../http/validation.js';
+import { CreateAgentBody, type Agent } from '../modules/agents/agents.schemas.js';
+import { DEV_TENANT_ID, type AuthContext } from '../modules/identity/identity.js';
+import { createServices, type Services } from '../services.js';
+
+/** Whom a command acts as: an organisation, a user, or (neither) the dev tenant. */
+export interface TenantSelector {
+  readonly org?: string | undefined;
+  readonly user?: string | undefined;
+}
+
+/**
+ * The AuthContext a request from that org or user would carry. The org is the tenant when both
+ * are given, as for a signed-in user with an active organisation.
+ */
+export function authContextFor({ org, user }: TenantSelector): AuthContext {
+  return {
+    kind: 'dev',
+    tenantId: org ?? user ?? DEV_TENANT_ID,
+    userId: user ?? null,
+    orgId: org ?? null,
+  };
+}
+
+/** The names of the migrations this run applied; empty when the database was up to date. */
+export async function migrate(config: Config): Promise<{ database: string; applied: string[] }> {
+  const database = openDatabase(config.database, config.sqlite);
+  try {
+    return {
+      database: database.description,
+      applied: await migrateToLatest(database.db, database.dialect),
+    };
+  } finally {
+    await database.close();
+  }
+}
+
+export async function createAgent(
+  config: Config,
+  tenant: TenantSelector,
+  body: CreateAgentBody,
+): Promise<Agent> {
+  // The HTTP route validates this body before the service sees it; the CLI must do the same, or
+  // it could store an id that calls can never name.
+  assertValidCreateAgentBody(body);
+  assertTenantNamed(config, tenant);
+  const auth = authContextFor(tenant);
+  return withServices(config, (services) =>
+    services.agents.create(auth, body, { userId: auth.userId, orgId: auth.orgId }),
+  );
+}
+
+export async function listAgents(config: Config, tenant: TenantSelector): Promise<Agent[]> {
+  assertTenantNamed(config, tenant);
+  return withServices(config, (services) => services.agents.list(authContextFor(tenant)));
+}
+
+/** Outside dev mode no request can reach the dev tenant: an agent there would be lost. */
+function assertTenantNamed(config: Config, tenant: TenantSelector): void {
+  if (config.authRequired && tenant.org === undefined && tenant.user === undefined) {
+    throw new ValidationError([
+      { field: 'org', message: 'is required (or --user) when authentication is on' },
+    ]);
+  }
+}
+
+function assertValidCreateAgentBody(body: CreateAgentBody): void {
+  const validate = createValidatorCompiler()({
+    schema: CreateAgentBody,
+    method: 'POST',
+    url: '/api/agents',
+    httpPart: 'body',
+  });
+  if (validate(body) !== true) throw new ValidationError(toFieldErrors(validate.errors ?? []));
+}
+
+async function withServices<T>(
+  config: Config,
+  work: (services: Services) => Promise<T>,
+): Promise<T> {
+  const database = openDatabase(config.database, config.sqlite);
+  try {
+    // The server migrates on start too: a new or older database file gets today's schema
+    // instead of failing on a missing table.
+    await migrateToLatest(database.db, database.dialect);
+    const services = createServices({ config, database });
+    try {
+      return await work(services);
+    } finally {
+      await services.transactor.drain();
+    }
+  } finally {
+    await database.close();
+  }
+}

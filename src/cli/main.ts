@@ -1,0 +1,178 @@
+// The `callmind` command: argument parsing, output and exit codes. The work itself is in
+// commands.ts (over the services layer) and, for `serve`, in the server's own main().
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import { main as runServer } from '../main.js';
+import type { Agent } from '../modules/agents/agents.schemas.js';
+import { DEV_TENANT_ID } from '../modules/identity/identity.js';
+import { createAgent, listAgents, migrate, type TenantSelector } from './commands.js';
+
+const EXIT_SUCCESS = 0;
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+const USAGE = `Usage: callmind <command> [options]
+
+Commands:
+  serve                  Start the HTTP server, as npm start does
+  migrate [--json]       Apply pending database migrations
+  agents create --name NAME [--id ID] [--org ORG] [--user USER] [--json]
+                         Register an agent (the id defaults to agent_ + ULID)
+  agents list [--org ORG] [--user USER] [--json]
+                         List a tenant's agents, oldest first
+
+The tenant is ORG with --org, else USER with --user, else the dev tenant "${DEV_TENANT_ID}".
+Configuration comes from the environment, as for the server (DATABASE_URL, LOG_LEVEL, ...).
+Exit status: 0 success, 1 failure, 2 usage or configuration error.`;
+
+/** A command line that names no command, an unknown one, or options it does not take. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const TENANT_OPTIONS = {
+  org: { type: 'string' },
+  user: { type: 'string' },
+} as const;
+const JSON_OPTION = { json: { type: 'boolean', default: false } } as const;
+
+type Command = (args: readonly string[]) => Promise<void>;
+
+const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
+  ['serve', serveCommand],
+  ['migrate', migrateCommand],
+  ['agents create', agentsCreateCommand],
+  ['agents list', agentsListCommand],
+]);
+
+/** Runs one command line (without node and the script) and returns the exit status. */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return EXIT_SUCCESS;
+  }
+  try {
+    const { command, args } = resolveCommand(argv);
+    await command(args);
+    return EXIT_SUCCESS;
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+function resolveCommand(argv: readonly string[]): { command: Command; args: readonly string[] } {
+  const [first, second] = argv;
+  if (first === undefined) throw new UsageError('no command given');
+  if (first === 'agents' && (second === undefined || second.startsWith('-'))) {
+    throw new UsageError('agents needs a subcommand: create or list');
+  }
+  const words = first === 'agents' ? 2 : 1;
+  const name = argv.slice(0, words).join(' ');
+  const command = COMMANDS.get(name);
+  if (command === undefined) throw new UsageError(`unknown command "${name}"`);
+  return { command, args: argv.slice(words) };
+}
+
+async function serveCommand(args: readonly string[]): Promise<void> {
+  parseArgs({ args, options: {}, strict: true, allowPositionals: false });
+  // The server's main() reads the same environment again; reading it here first reports a bad
+  // configuration the way every other command does (and with the CLI's exit status).
+  loadConfig();
+  await runServer();
+}
+
+async function migrateCommand(args: readonly string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: JSON_OPTION, strict: true });
+  const { database, applied } = await migrate(loadConfig());
+  if (values.json) {
+    console.log(JSON.stringify({ applied }));
+  } else if (applied.length === 0) {
+    console.log(`${database} is up to date`);
+  } else {
+    for (const name of applied) console.log(`applied ${name}`);
+  }
+}
+
+async function agentsCreateCommand(args: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      name: { type: 'string' },
+      id: { type: 'string' },
+      ...TENANT_OPTIONS,
+      ...JSON_OPTION,
+    },
+    strict: true,
+  });
+  if (values.name === undefined) throw new UsageError('agents create needs --name NAME');
+  const agent = await createAgent(loadConfig(), tenantFrom(values), {
+    name: values.name,
+    ...(values.id !== undefined ? { id: values.id } : {}),
+  });
+  console.log(values.json ? JSON.stringify(agent) : `created ${describeAgent(agent)}`);
+}
+
+async function agentsListCommand(args: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { ...TENANT_OPTIONS, ...JSON_OPTION },
+    strict: true,
+  });
+  const tenant = tenantFrom(values);
+  const agents = await listAgents(loadConfig(), tenant);
+  if (values.json) {
+    console.log(JSON.stringify({ data: agents }));
+  } else if (agents.length === 0) {
+    console.log(`no agents in tenant ${tenant.org ?? tenant.user ?? DEV_TENANT_ID}`);
+  } else {
+    for (const agent of agents) console.log(describeAgent(agent));
+  }
+}
+
+function tenantFrom(values: TenantSelector): TenantSelector {
+  // An empty id would silently become a tenant of its own that no request can ever act as.
+  if (values.org === '') throw new UsageError('--org must not be empty');
+  if (values.user === '') throw new UsageError('--user must not be empty');
+  return { org: values.org, user: values.user };
+}
+
+function describeAgent(agent: Agent): string {
+  const owner = [
+    agent.orgId !== null ? `org ${agent.orgId}` : undefined,
+    agent.userId !== null ? `user ${agent.userId}` : undefined,
+  ].filter((part) => part !== undefined);
+  return [agent.id, JSON.stringify(agent.name), ...owner, `created ${agent.createdAt}`].join('  ');
+}
+
+function reportError(error: unknown): number {
+  if (error instanceof UsageError || isParseArgsError(error)) {
+    console.error(`error: ${error.message}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    return EXIT_USAGE;
+  }
+  if (error instanceof AppError) {
+    console.error(`error: ${error.code}: ${error.message}`);
+    return EXIT_FAILURE;
+  }
+  console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+  return EXIT_FAILURE;
+}
+
+/** node:util's parseArgs reports an unknown option or a missing value as a coded TypeError. */
+function isParseArgsError(error: unknown): error is TypeError {
+  return (
+    error instanceof TypeError &&
+    'code' in error &&
+    typeof error.code === 'string' &&
+    error.code.startsWith('ERR_PARSE_ARGS_')
+  );
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await runCli(process.argv.slice(2));
+}
