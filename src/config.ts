@@ -25,6 +25,14 @@ export interface Config {
   };
   /** Group commit: how many writes may share one SQLite transaction (1 = a commit per request). */
   readonly writeBatchMax: number;
+  readonly postgres: {
+    /** Connections per server instance. */
+    readonly poolMax: number;
+    /** How long a request waits for a connection (or to connect) before a 503. */
+    readonly connectTimeoutMs: number;
+    /** Longest a statement may run before PostgreSQL cancels it (then a 503). */
+    readonly statementTimeoutMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -97,6 +105,31 @@ export function loadConfig(env: Env = process.env): Config {
     problems,
   );
 
+  const poolMax = parseInteger(
+    read('DATABASE_POOL_MAX'),
+    'DATABASE_POOL_MAX',
+    10,
+    1,
+    1000,
+    problems,
+  );
+  const connectTimeoutMs = parseInteger(
+    read('DATABASE_CONNECT_TIMEOUT_MS'),
+    'DATABASE_CONNECT_TIMEOUT_MS',
+    3000,
+    100,
+    600_000,
+    problems,
+  );
+  const statementTimeoutMs = parseInteger(
+    read('DATABASE_STATEMENT_TIMEOUT_MS'),
+    'DATABASE_STATEMENT_TIMEOUT_MS',
+    15_000,
+    100,
+    3_600_000,
+    problems,
+  );
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return Object.freeze({
@@ -110,6 +143,7 @@ export function loadConfig(env: Env = process.env): Config {
     devMode,
     sqlite: Object.freeze({ synchronous: synchronousRaw as SqliteSynchronous, busyTimeoutMs }),
     writeBatchMax,
+    postgres: Object.freeze({ poolMax, connectTimeoutMs, statementTimeoutMs }),
   });
 }
 

@@ -15,7 +15,7 @@ export interface RunningServer {
 }
 
 export async function startServer(config: Config): Promise<RunningServer> {
-  const database = openDatabase(config.database, config.sqlite);
+  const database = openDatabase(config);
   try {
     await migrateToLatest(database.db, database.dialect);
     const services = createServices({ config, database });

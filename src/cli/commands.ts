@@ -30,7 +30,7 @@ export function authContextFor({ org, user }: TenantSelector): AuthContext {
 
 /** The names of the migrations this run applied; empty when the database was up to date. */
 export async function migrate(config: Config): Promise<{ database: string; applied: string[] }> {
-  const database = openDatabase(config.database, config.sqlite);
+  const database = openDatabase(config);
   try {
     return {
       database: database.description,
@@ -84,7 +84,7 @@ async function withServices<T>(
   config: Config,
   work: (services: Services) => Promise<T>,
 ): Promise<T> {
-  const database = openDatabase(config.database, config.sqlite);
+  const database = openDatabase(config);
   try {
     // The server migrates on start too: a new or older database file gets today's schema
     // instead of failing on a missing table.

@@ -2,8 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely } from 'kysely';
-import type { DatabaseTarget, SqliteSynchronous } from '../config.js';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Config, SqliteSynchronous } from '../config.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 import type { Database } from './types.js';
 
@@ -22,13 +23,14 @@ export interface SqliteOptions {
   readonly busyTimeoutMs: number;
 }
 
+export type DatabaseConfig = Pick<Config, 'database' | 'sqlite' | 'postgres'>;
+
 const SYNCHRONOUS_LEVEL: Record<SqliteSynchronous, number> = { normal: 1, full: 2 };
 
-export function openDatabase(target: DatabaseTarget, sqlite: SqliteOptions): DatabaseHandle {
-  if (target.dialect === 'postgres') {
-    throw new Error('PostgreSQL is not supported by this build yet; use a sqlite: DATABASE_URL');
-  }
-  const connection = openSqliteConnection(target.file, sqlite);
+export function openDatabase(config: DatabaseConfig): DatabaseHandle {
+  const target = config.database;
+  if (target.dialect === 'postgres') return openPostgres(target.url, config.postgres);
+  const connection = openSqliteConnection(target.file, config.sqlite);
   return {
     db: new Kysely<Database>({ dialect: new ImmediateSqliteDialect(connection) }),
     dialect: 'sqlite',
@@ -91,4 +93,44 @@ function assertSqlitePragmas(connection: BetterSqlite3.Database, options: Sqlite
   if (wrong.length > 0) {
     throw new Error(`SQLite connection refused the required settings: ${wrong.join(', ')}`);
   }
+}
+
+export interface PostgresOptions {
+  readonly poolMax: number;
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+}
+
+/** The URL with its password replaced, safe to log. */
+export function redactDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'postgres://(unparsable URL)';
+  }
+}
+
+function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolMax,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    statement_timeout: options.statementTimeoutMs,
+    // A transaction left open by a crashed request must not hold row locks for long.
+    idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs, 10_000),
+    application_name: 'callmind',
+  });
+  // An idle client whose server went away emits 'error' on the pool; without a listener that
+  // would crash the process. The next query reconnects, and failing ones answer 503.
+  pool.on('error', () => {});
+  return {
+    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    dialect: 'postgres',
+    description: redactDatabaseUrl(url),
+    close: async () => {
+      if (!pool.ended) await pool.end();
+    },
+  };
 }

@@ -49,7 +49,7 @@ const parseJson = (result: CliResult): any => JSON.parse(result.stdout);
 /** The HTTP app (dev mode) over the database file the CLI wrote, as the server would build it. */
 async function withHttpApp<T>(databaseUrl: string, work: (app: App) => Promise<T>): Promise<T> {
   const config = loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
-  const database = openDatabase(config.database, config.sqlite);
+  const database = openDatabase(config);
   const services = createServices({ config, database });
   const app = await buildApp({ config, services, logger: false });
   try {
