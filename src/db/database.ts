@@ -118,6 +118,8 @@ function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
     max: options.poolMax,
     connectionTimeoutMillis: options.connectTimeoutMs,
     statement_timeout: options.statementTimeoutMs,
+    // The client-side bound for when the network, not the server, is what hangs.
+    query_timeout: options.statementTimeoutMs + 1000,
     // A transaction left open by a crashed request must not hold row locks for long.
     idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs, 10_000),
     application_name: 'callmind',
@@ -125,6 +127,9 @@ function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
   // An idle client whose server went away emits 'error' on the pool; without a listener that
   // would crash the process. The next query reconnects, and failing ones answer 503.
   pool.on('error', () => {});
+  // A checked-out client whose socket dies emits 'error' too; its query already rejects with
+  // the cause, which the request turns into a 503, so the event itself needs only a listener.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return {
     db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
     dialect: 'postgres',
