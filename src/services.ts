@@ -10,6 +10,11 @@ import { createCallRepository } from './modules/calls/calls.repository.js';
 import { createCallService, type CallService } from './modules/calls/calls.service.js';
 import { createHealthRepository } from './modules/health/health.repository.js';
 import { createHealthService, type HealthService } from './modules/health/health.service.js';
+import { createTransferRepository } from './modules/transfer/transfer.repository.js';
+import {
+  createTransferService,
+  type TransferService,
+} from './modules/transfer/transfer.service.js';
 import {
   createDevAuthenticator,
   createRequiredAuthenticator,
@@ -22,6 +27,7 @@ export interface Services {
   readonly agents: AgentService;
   readonly calls: CallService;
   readonly health: HealthService;
+  readonly transfer: TransferService;
   readonly transactor: Transactor;
 }
 
@@ -59,6 +65,7 @@ export function createServices({
     agents,
     calls,
     health: createHealthService({ health: createHealthRepository(db) }),
+    transfer: createTransferService({ transfer: createTransferRepository(db), transactor }),
     transactor,
   };
 }

@@ -1,5 +1,8 @@
 // What the CLI does, over the same services the HTTP API uses. Each operation opens the
 // configured database, does one thing and closes it again; printing is left to main.ts.
+import fs from 'node:fs';
+import { once } from 'node:events';
+import readline from 'node:readline';
 import type { Config } from '../config.js';
 import { openDatabase } from '../db/database.js';
 import { migrateToLatest } from '../db/migrator.js';
@@ -7,6 +10,7 @@ import { ValidationError } from '../errors.js';
 import { createValidatorCompiler, toFieldErrors } from '../http/validation.js';
 import { CreateAgentBody, type Agent } from '../modules/agents/agents.schemas.js';
 import { DEV_TENANT_ID, type AuthContext } from '../modules/identity/identity.js';
+import { parseExportLine, type ImportCounts } from '../modules/transfer/transfer.service.js';
 import { createServices, type Services } from '../services.js';
 
 /** Whom a command acts as: an organisation, a user, or (neither) the dev tenant. */
@@ -98,4 +102,49 @@ async function withServices<T>(
   } finally {
     await database.close();
   }
+}
+
+/** Writes every agent, call and event as NDJSON to `out` (a path, or stdout); returns counts. */
+export async function exportData(
+  config: Config,
+  out: string | undefined,
+): Promise<{ agents: number; calls: number; events: number }> {
+  return withServices(config, async (services) => {
+    const stream = out === undefined ? process.stdout : fs.createWriteStream(out);
+    const counts = { agents: 0, calls: 0, events: 0 };
+    for await (const line of services.transfer.exportLines(new Date())) {
+      if (line.kind === 'agent') counts.agents += 1;
+      if (line.kind === 'call') {
+        counts.calls += 1;
+        counts.events += line.events.length;
+      }
+      if (!stream.write(`${JSON.stringify(line)}\n`)) await once(stream, 'drain');
+    }
+    if (stream !== process.stdout) {
+      await new Promise<void>((resolve, reject) =>
+        (stream as fs.WriteStream).end((error?: Error | null) =>
+          error ? reject(error) : resolve(),
+        ),
+      );
+    }
+    return counts;
+  });
+}
+
+/** Imports an export file; what already exists is skipped, so running it twice is harmless. */
+export async function importData(config: Config, file: string): Promise<ImportCounts> {
+  return withServices(config, async (services) => {
+    const input = readline.createInterface({
+      input: fs.createReadStream(file, 'utf8'),
+      crlfDelay: Infinity,
+    });
+    async function* lines() {
+      let number = 0;
+      for await (const text of input) {
+        number += 1;
+        if (text.trim() !== '') yield { line: parseExportLine(text, number), number };
+      }
+    }
+    return services.transfer.importLines(lines());
+  });
 }

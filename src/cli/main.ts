@@ -7,7 +7,14 @@ import { AppError } from '../errors.js';
 import { main as runServer } from '../main.js';
 import type { Agent } from '../modules/agents/agents.schemas.js';
 import { DEV_TENANT_ID } from '../modules/identity/identity.js';
-import { createAgent, listAgents, migrate, type TenantSelector } from './commands.js';
+import {
+  createAgent,
+  exportData,
+  importData,
+  listAgents,
+  migrate,
+  type TenantSelector,
+} from './commands.js';
 
 const EXIT_SUCCESS = 0;
 const EXIT_FAILURE = 1;
@@ -22,6 +29,8 @@ Commands:
                          Register an agent (the id defaults to agent_ + ULID)
   agents list [--org ORG] [--user USER] [--json]
                          List a tenant's agents, oldest first
+  export [--out FILE]    Write every agent, call and event as NDJSON (default: stdout)
+  import FILE [--json]   Load an export; what already exists is skipped (idempotent)
 
 The tenant is ORG with --org, else USER with --user, else the dev tenant "${DEV_TENANT_ID}".
 Configuration comes from the environment, as for the server (DATABASE_URL, LOG_LEVEL, ...).
@@ -45,6 +54,8 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['migrate', migrateCommand],
   ['agents create', agentsCreateCommand],
   ['agents list', agentsListCommand],
+  ['export', exportCommand],
+  ['import', importCommand],
 ]);
 
 /** Runs one command line (without node and the script) and returns the exit status. */
@@ -128,6 +139,35 @@ async function agentsListCommand(args: readonly string[]): Promise<void> {
     console.log(`no agents in tenant ${tenant.org ?? tenant.user ?? DEV_TENANT_ID}`);
   } else {
     for (const agent of agents) console.log(describeAgent(agent));
+  }
+}
+
+async function exportCommand(args: readonly string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { out: { type: 'string' } }, strict: true });
+  if (values.out === '') throw new UsageError('--out must name a file');
+  const counts = await exportData(loadConfig(), values.out);
+  // With --out the summary goes to stdout; without, stdout is the export itself.
+  const summary = `exported ${counts.agents} agents, ${counts.calls} calls, ${counts.events} events`;
+  if (values.out !== undefined) console.log(summary);
+  else console.error(summary);
+}
+
+async function importCommand(args: readonly string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: JSON_OPTION,
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1) throw new UsageError('import needs exactly one FILE');
+  const counts = await importData(loadConfig(), positionals[0]!);
+  if (values.json) {
+    console.log(JSON.stringify(counts));
+  } else {
+    console.log(
+      `imported ${counts.agents.imported} agents (${counts.agents.skipped} already there), ` +
+        `${counts.calls.imported} calls (${counts.calls.skipped} already there), ${counts.events} events`,
+    );
   }
 }
 

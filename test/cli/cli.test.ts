@@ -254,6 +254,32 @@ describe('callmind CLI', () => {
     });
   });
 
+  describe('export and import', () => {
+    it('export --out writes NDJSON that import loads into another database, once', async () => {
+      const id = newAgentId();
+      expect((await createAgent('Moving', id)).code).toBe(0);
+      const file = path.join(makeTempDir('callmind-cli-export-'), 'export.ndjson');
+      const exported = await cli('export', '--out', file);
+      expect(exported.code).toBe(0);
+      expect(exported.stdout).toMatch(/^exported \d+ agents, \d+ calls, \d+ events/);
+      expect(fs.readFileSync(file, 'utf8')).toContain(`"id":"${id}"`);
+
+      const target = runCli.bind(null, cliEnv(newDatabaseUrl()));
+      const first = parseJson(await target(['import', file, '--json']));
+      expect(first.agents.imported).toBeGreaterThanOrEqual(1);
+      const second = parseJson(await target(['import', file, '--json']));
+      expect(second.agents).toEqual({ imported: 0, skipped: first.agents.imported });
+      const listed = parseJson(await target(['agents', 'list', '--json']));
+      expect(listed.data.map((a: { id: string }) => a.id)).toContain(id);
+    });
+
+    it('import of a missing file fails with status 1', async () => {
+      const result = await cli('import', '/nonexistent/export.ndjson');
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/ENOENT|no such file/);
+    });
+  });
+
   describe('usage and configuration errors', () => {
     it('an unknown command exits 2 and prints the usage on stderr', async () => {
       const result = await cli('frobnicate');
