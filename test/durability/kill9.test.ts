@@ -1,0 +1,399 @@
+// Jepsen-style: every acknowledged write survives kill -9.
+//
+// The real server runs as a child process on a real SQLite file with its default settings (group
+// commit, synchronous=FULL). Concurrent clients create calls and complete them; at a random moment
+// the server is SIGKILLed mid-load. A write that got a 2xx is acknowledged and must be there after
+// a restart on the same file; a write that got no answer is indeterminate (present or not, but
+// whole: never half-applied, never duplicated). Three rounds share one file, so later crashes
+// must not lose what earlier rounds had acknowledged either.
+//
+// SIGKILL ends the process, not the machine: the OS page cache survives, so this proves that the
+// server answers only after COMMIT (and that recovery from a torn WAL is clean), not that fsync
+// reaches the disk. The synchronous level itself is checked in pragmas.test.ts.
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServer, type ServerProcess } from '../setup/server-process.js';
+
+const ROUNDS = 3;
+const CONCURRENCY = 24;
+/** Upper bound on requests (creates + completions) per round, whatever the kill delay. */
+const MAX_REQUESTS_PER_ROUND = 20_000;
+const KILL_AFTER_MIN_MS = 300;
+const KILL_AFTER_MAX_MS = 1500;
+const REQUEST_TIMEOUT_MS = 10_000;
+const VERIFY_CONCURRENCY = 16;
+const FIRST_ACK_TIMEOUT_MS = 10_000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+interface AckedCreate {
+  readonly id: string;
+  readonly callSid: string;
+}
+
+interface CompletionData {
+  readonly summary: string;
+  readonly key: string;
+  readonly value: string;
+}
+
+interface AckedCompletion extends AckedCreate, CompletionData {}
+
+interface RoundLog {
+  readonly round: number;
+  readonly killAfterMs: number;
+  requests: number;
+  /** Every callSid a create was sent for, answered or not. */
+  readonly attemptedCallSids: string[];
+  readonly ackedCreates: AckedCreate[];
+  readonly ackedCompletions: AckedCompletion[];
+  /** Creates sent that got no answer because of the kill: the body, to retry it later. */
+  readonly indeterminateCreates: Array<Record<string, unknown>>;
+  /** Completions sent that got no answer; their create was acknowledged. */
+  readonly indeterminateCompletions: Array<AckedCreate & CompletionData>;
+  /** Definite answers that were not the expected 2xx, and failures before the kill. */
+  readonly anomalies: string[];
+}
+
+const runId = randomUUID().slice(0, 8);
+const agentIds = Array.from({ length: 4 }, (_, i) => `agent_k9_${runId}_${i}`);
+const transcriptFiller = 'Caller: I would like to check my order status, please. '.repeat(8);
+
+function createBody(callSid: string, loop: number): Record<string, unknown> {
+  return {
+    agentId: agentIds[loop % agentIds.length],
+    callSid,
+    direction: 'inbound',
+    callerNumber: `+1555${String(loop).padStart(7, '0')}`,
+    callerName: 'Kill Nine',
+    status: 'in-progress',
+  };
+}
+
+function completionData(callSid: string): CompletionData {
+  return {
+    summary: `summary of ${callSid}: order checked, caller satisfied`,
+    key: `k9_${callSid.replace(/[^A-Za-z0-9]/g, '_')}`,
+    value: `value-${callSid}`,
+  };
+}
+
+function completionBody(data: CompletionData): Record<string, unknown> {
+  return {
+    status: 'completed',
+    duration: 61,
+    transcript: `Agent: Hello.\n${transcriptFiller}`,
+    summary: data.summary,
+    topics: ['orders'],
+    sentiment: 'positive',
+    collectedData: { [data.key]: data.value },
+    cost: 0.07,
+  };
+}
+
+interface JsonAnswer {
+  readonly status: number;
+  readonly body: any;
+}
+
+/** node:http with keep-alive rather than fetch: about twice the load from the same CPU. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
+
+async function request(
+  baseUrl: string,
+  method: 'GET' | 'POST' | 'PATCH',
+  url: string,
+  body?: unknown,
+): Promise<JsonAnswer> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${baseUrl}${url}`, {
+      method,
+      agent,
+      headers:
+        payload === undefined
+          ? {}
+          : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+    });
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('close', () => {
+        // A response cut off by the kill is no answer at all.
+        if (!res.complete) reject(new Error('connection closed mid-response'));
+      });
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        try {
+          resolve({ status: res.statusCode ?? 0, body: text === '' ? null : JSON.parse(text) });
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+    });
+    req.end(payload);
+  });
+}
+
+/** Runs fn over items with at most `limit` in flight. */
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next]!;
+      next += 1;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}
+
+/** Drives create → complete loops until the kill, then SIGKILLs the server. */
+async function loadAndKill(server: ServerProcess, log: RoundLog): Promise<void> {
+  let killed = false;
+  let flowing = () => {};
+  const loadIsFlowing = new Promise<void>((resolve) => (flowing = resolve));
+  const worker = async (loop: number) => {
+    for (let n = 0; !killed && log.requests < MAX_REQUESTS_PER_ROUND; n += 1) {
+      const callSid = `CA-k9-${runId}-r${log.round}-l${loop}-n${n}`;
+      const body = createBody(callSid, loop);
+      log.attemptedCallSids.push(callSid);
+      log.requests += 1;
+      let created: JsonAnswer;
+      try {
+        created = await request(server.baseUrl, 'POST', '/api/call-history', body);
+      } catch (error) {
+        log.indeterminateCreates.push(body);
+        if (!killed)
+          log.anomalies.push(`create ${callSid} failed before the kill: ${String(error)}`);
+        return;
+      }
+      if (created.status !== 201 || created.body?.callSid !== callSid) {
+        log.anomalies.push(`create ${callSid} answered ${created.status}`);
+        continue;
+      }
+      const id = String(created.body.id);
+      log.ackedCreates.push({ id, callSid });
+      if (killed || log.requests >= MAX_REQUESTS_PER_ROUND) return;
+
+      const data = completionData(callSid);
+      log.requests += 1;
+      let completed: JsonAnswer;
+      try {
+        completed = await request(
+          server.baseUrl,
+          'PATCH',
+          `/api/call-history/${id}/status`,
+          completionBody(data),
+        );
+      } catch (error) {
+        log.indeterminateCompletions.push({ id, callSid, ...data });
+        if (!killed) log.anomalies.push(`complete ${id} failed before the kill: ${String(error)}`);
+        return;
+      }
+      if (completed.status !== 200 || completed.body?.status !== 'completed') {
+        log.anomalies.push(`complete ${id} answered ${completed.status}`);
+        continue;
+      }
+      log.ackedCompletions.push({ id, callSid, ...data });
+      flowing();
+    }
+  };
+
+  const workers = Array.from({ length: CONCURRENCY }, (_, loop) => worker(loop));
+  // The delay counts from the first acknowledged completion, so a slow start (a cold JIT, a busy
+  // CI machine) cannot leave a round with nothing acknowledged to check.
+  await Promise.race([loadIsFlowing, sleep(FIRST_ACK_TIMEOUT_MS)]);
+  await sleep(log.killAfterMs);
+  killed = true; // before the signal: every failure from here on is the kill's doing
+  const exit = await server.kill();
+  expect(exit.signal).toBe('SIGKILL');
+  await Promise.all(workers);
+}
+
+/** After a restart: everything acknowledged is there, everything indeterminate is whole. */
+async function verifyRound(server: ServerProcess, log: RoundLog): Promise<void> {
+  const problems: string[] = [];
+  const completions = new Map(log.ackedCompletions.map((c) => [c.id, c]));
+
+  await forEachLimited(log.ackedCreates, VERIFY_CONCURRENCY, async ({ id, callSid }) => {
+    const byId = await request(server.baseUrl, 'GET', `/api/call-history/${id}`);
+    if (byId.status !== 200 || byId.body.callSid !== callSid) {
+      problems.push(`acknowledged create ${id} (${callSid}): GET answered ${byId.status}`);
+      return;
+    }
+    const bySid = await request(server.baseUrl, 'GET', `/api/call-history/by-sid/${callSid}`);
+    if (bySid.status !== 200 || bySid.body.id !== id) {
+      problems.push(`acknowledged create ${callSid}: by-sid answered ${bySid.status}`);
+    }
+    const completion = completions.get(id);
+    if (completion !== undefined) {
+      const call = byId.body;
+      if (
+        call.status !== 'completed' ||
+        call.summary !== completion.summary ||
+        call.collectedData?.[completion.key] !== completion.value
+      ) {
+        problems.push(`acknowledged completion of ${id} lost: ${JSON.stringify(call)}`);
+      }
+    }
+  });
+
+  // A completion that got no answer is all or nothing.
+  await forEachLimited(log.indeterminateCompletions, VERIFY_CONCURRENCY, async (c) => {
+    const { status, body } = await request(server.baseUrl, 'GET', `/api/call-history/${c.id}`);
+    if (status !== 200) {
+      problems.push(`call ${c.id} (its create was acknowledged) answered ${status}`);
+      return;
+    }
+    const applied =
+      body.status === 'completed' &&
+      body.summary === c.summary &&
+      body.collectedData?.[c.key] === c.value;
+    const untouched =
+      body.status === 'in-progress' && body.summary === null && !(c.key in body.collectedData);
+    if (!applied && !untouched) problems.push(`completion of ${c.id} half-applied`);
+  });
+
+  // A create that got no answer exists at most once; retrying it (as a client would) converges.
+  await forEachLimited(log.indeterminateCreates, VERIFY_CONCURRENCY, async (body) => {
+    const callSid = String(body.callSid);
+    const before = await request(server.baseUrl, 'GET', `/api/call-history/by-sid/${callSid}`);
+    if (before.status !== 200 && before.status !== 404) {
+      problems.push(`indeterminate create ${callSid}: by-sid answered ${before.status}`);
+      return;
+    }
+    const retry = await request(server.baseUrl, 'POST', '/api/call-history', body);
+    const expected = before.status === 200 ? 200 : 201;
+    if (retry.status !== expected || retry.body.callSid !== callSid) {
+      problems.push(`retry of ${callSid} answered ${retry.status}, expected ${expected}`);
+    } else if (before.status === 200 && retry.body.id !== before.body.id) {
+      problems.push(`retry of ${callSid} made a second record`);
+    }
+  });
+
+  expect(problems).toEqual([]);
+}
+
+describe('kill -9 durability (real server process, group commit, synchronous=FULL)', () => {
+  let dir: string;
+  let dbFile: string;
+  const started: ServerProcess[] = [];
+  const rounds: RoundLog[] = [];
+
+  const start = async () => {
+    const server = await spawnServer({
+      env: { DATABASE_URL: `sqlite:${dbFile}`, LOG_LEVEL: 'warn' },
+    });
+    started.push(server);
+    return server;
+  };
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmind-kill9-'));
+    dbFile = path.join(dir, 'db.sqlite');
+  });
+
+  afterAll(async () => {
+    await Promise.all(started.filter((s) => s.alive).map((s) => s.kill()));
+    agent.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(`${ROUNDS} rounds of load, SIGKILL, restart: no acknowledged write is lost`, async () => {
+    let server = await start();
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const log: RoundLog = {
+        round,
+        killAfterMs:
+          KILL_AFTER_MIN_MS + Math.floor(Math.random() * (KILL_AFTER_MAX_MS - KILL_AFTER_MIN_MS)),
+        requests: 0,
+        attemptedCallSids: [],
+        ackedCreates: [],
+        ackedCompletions: [],
+        indeterminateCreates: [],
+        indeterminateCompletions: [],
+        anomalies: [],
+      };
+      rounds.push(log);
+
+      await loadAndKill(server, log);
+      console.log(
+        `round ${round}: killed pid ${server.pid} ${log.killAfterMs} ms after the first ` +
+          `acknowledged completion; ` +
+          `${log.requests} requests, ${log.ackedCreates.length} creates and ` +
+          `${log.ackedCompletions.length} completions acknowledged, ` +
+          `${log.indeterminateCreates.length + log.indeterminateCompletions.length} indeterminate`,
+      );
+      expect(log.anomalies).toEqual([]);
+      // Not vacuous: the kill landed on a server that had acknowledged writes of both kinds.
+      expect(log.ackedCreates.length).toBeGreaterThan(0);
+      expect(log.ackedCompletions.length).toBeGreaterThan(0);
+
+      server = await start();
+      await verifyRound(server, log);
+    }
+
+    // A clean shutdown, then the file itself, read-only, with no server in between.
+    const exit = await server.stop();
+    expect(exit).toEqual({ code: 0, signal: null });
+
+    const db = new BetterSqlite3(dbFile, { readonly: true, fileMustExist: true });
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(db.pragma('foreign_key_check')).toEqual([]);
+      expect(
+        db
+          .prepare(
+            'select call_sid, count(*) as n from calls group by call_sid having count(*) > 1',
+          )
+          .all(),
+      ).toEqual([]);
+
+      const attempted = new Set(rounds.flatMap((r) => r.attemptedCallSids));
+      const rows = db.prepare('select call_sid from calls').pluck().all() as string[];
+      const phantoms = rows.filter((sid) => !attempted.has(sid));
+      expect(phantoms).toEqual([]);
+
+      interface CallRow {
+        call_sid: string;
+        status: string;
+        summary: string | null;
+        collected_data: string;
+      }
+      const select = db.prepare<[string], CallRow>(
+        'select call_sid, status, summary, collected_data from calls where id = ?',
+      );
+      const lost: string[] = [];
+      for (const { ackedCreates, ackedCompletions } of rounds) {
+        for (const { id, callSid } of ackedCreates) {
+          if (select.get(id)?.call_sid !== callSid) lost.push(`create ${id}`);
+        }
+        for (const c of ackedCompletions) {
+          const row = select.get(c.id);
+          const data = JSON.parse(row?.collected_data ?? '{}') as Record<string, unknown>;
+          if (row?.status !== 'completed' || row.summary !== c.summary || data[c.key] !== c.value) {
+            lost.push(`completion ${c.id}`);
+          }
+        }
+      }
+      expect(lost).toEqual([]);
+      const acknowledged = rounds.reduce((sum, r) => sum + r.ackedCreates.length, 0);
+      expect(rows.length).toBeGreaterThanOrEqual(acknowledged);
+    } finally {
+      db.close();
+    }
+  });
+});

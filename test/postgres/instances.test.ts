@@ -1,0 +1,97 @@
+// Several server instances on one PostgreSQL database, as behind a load balancer: one record per
+// callSid however the requests are spread, a write through one is read through the other, and
+// dev mode's first-use agent registration is race-free across instances.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServer, type ServerProcess } from '../setup/server-process.js';
+import { callStartBody, completionBody, newAgentId, newCallSid } from '../factories.js';
+import { createTestPostgresDatabase, TEST_DIALECTS } from '../setup/test-app.js';
+
+describe.runIf(TEST_DIALECTS.includes('postgres'))('two instances, one database (postgres)', () => {
+  let servers: ServerProcess[] = [];
+  let dropDatabase: () => Promise<void> = async () => {};
+
+  beforeAll(async () => {
+    const { url, drop } = await createTestPostgresDatabase();
+    dropDatabase = drop;
+    // Both start (and run migrations) at the same moment, as a rolling deploy would.
+    servers = await Promise.all(
+      [0, 1].map(() => spawnServer({ env: { DATABASE_URL: url, LOG_LEVEL: 'warn' } })),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    await dropDatabase();
+  });
+
+  const request = async (server: ServerProcess, method: string, path: string, body?: object) => {
+    const res = await fetch(`${server.baseUrl}${path}`, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+
+  it('100 concurrent POSTs of one callSid over both instances make one record', async () => {
+    const body = callStartBody({ agentId: newAgentId() });
+    const responses = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        request(servers[i % 2]!, 'POST', '/api/call-history', body),
+      ),
+    );
+    expect(responses.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(responses.filter((r) => r.status === 200)).toHaveLength(99);
+    expect(new Set(responses.map((r) => r.body.id)).size).toBe(1);
+    const list = await request(
+      servers[1]!,
+      'GET',
+      `/api/call-history?agentId=${String(body.agentId)}`,
+    );
+    expect(list.body.data).toHaveLength(1);
+  });
+
+  it('a write through one instance is read through the other', async () => {
+    const [a, b] = servers as [ServerProcess, ServerProcess];
+    const created = await request(a, 'POST', '/api/call-history', callStartBody());
+    const completed = await request(
+      b,
+      'PATCH',
+      `/api/call-history/${created.body.id}/status`,
+      completionBody(),
+    );
+    expect(completed.status).toBe(200);
+    const read = await request(a, 'GET', `/api/call-history/${created.body.id}`);
+    expect(read.body).toEqual(completed.body);
+  });
+
+  it('concurrent PATCHes through both instances lose no collectedData key', async () => {
+    const created = await request(servers[0]!, 'POST', '/api/call-history', callStartBody());
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        request(servers[i % 2]!, 'PATCH', `/api/call-history/${created.body.id}/status`, {
+          status: 'completed',
+          collectedData: { [`k${i}`]: i },
+        }),
+      ),
+    );
+    const read = await request(servers[1]!, 'GET', `/api/call-history/${created.body.id}`);
+    expect(Object.keys(read.body.collectedData)).toHaveLength(60);
+  });
+
+  it('dev mode registers a new agent once when both instances see it first', async () => {
+    const agentId = newAgentId();
+    const responses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        request(
+          servers[i % 2]!,
+          'POST',
+          '/api/call-history',
+          callStartBody({ agentId, callSid: newCallSid() }),
+        ),
+      ),
+    );
+    expect(responses.every((r) => r.status === 201)).toBe(true);
+    const agents = await request(servers[0]!, 'GET', '/api/agents');
+    expect(agents.body.data.filter((a: { id: string }) => a.id === agentId)).toHaveLength(1);
+  });
+});
