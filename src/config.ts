@@ -19,6 +19,23 @@ export interface Config {
   readonly authRequired: boolean;
   /** Dev mode: one local tenant, no credential, loopback only. The opposite of authRequired. */
   readonly devMode: boolean;
+  readonly clerk: {
+    /** PEM public key: verification without any network call. */
+    readonly jwtKey: string | undefined;
+    /** Secret key: verification against Clerk's JWKS, fetched and cached. */
+    readonly secretKey: string | undefined;
+    /** When set, a session token's `iss` must equal it. */
+    readonly issuer: string | undefined;
+    /** When non-empty, a session token's `azp` must be one of these origins. */
+    readonly authorizedParties: readonly string[];
+  };
+  /** Browser origins allowed to call the API cross-origin; empty: same origin only. */
+  readonly corsOrigins: readonly string[];
+  readonly rateLimit: {
+    /** Requests per credential per window; 0 turns the limit off. */
+    readonly max: number;
+    readonly windowMs: number;
+  };
   readonly sqlite: {
     readonly synchronous: SqliteSynchronous;
     readonly busyTimeoutMs: number;
@@ -73,7 +90,47 @@ export function loadConfig(env: Env = process.env): Config {
   const bodyLimit = parseByteSize(read('BODY_LIMIT'), 'BODY_LIMIT', 1024 * 1024, problems);
   const nodeEnv = read('NODE_ENV') ?? 'development';
   const authRequiredFlag = parseFlag(read('AUTH_REQUIRED'), 'AUTH_REQUIRED', problems);
-  const authRequired = nodeEnv === 'production' || authRequiredFlag;
+  // Keys are often pasted into one-line variables with literal \n for the PEM's line breaks.
+  const clerkJwtKey = read('CLERK_JWT_KEY')?.replaceAll('\\n', '\n');
+  if (clerkJwtKey !== undefined && !/-----BEGIN PUBLIC KEY-----/.test(clerkJwtKey)) {
+    problems.push('CLERK_JWT_KEY must be a PEM public key (-----BEGIN PUBLIC KEY----- …)');
+  }
+  const clerkSecretKey = read('CLERK_SECRET_KEY');
+  if (clerkSecretKey !== undefined && !/^sk_(test|live)_/.test(clerkSecretKey)) {
+    problems.push('CLERK_SECRET_KEY must be a Clerk secret key (sk_test_… or sk_live_…)');
+  }
+  const clerkIssuer = read('CLERK_ISSUER');
+  if (clerkIssuer !== undefined && !/^https:\/\/\S+$/.test(clerkIssuer)) {
+    problems.push('CLERK_ISSUER must be an https:// URL (your Clerk Frontend API URL)');
+  }
+  const authorizedParties = parseList(read('CLERK_AUTHORIZED_PARTIES'));
+  const corsOrigins = parseList(read('CORS_ORIGINS'));
+  for (const origin of [...authorizedParties, ...corsOrigins]) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      problems.push(`"${origin}" is not an origin (scheme://host[:port], no path)`);
+    }
+  }
+  const rateLimitMax = parseInteger(
+    read('RATE_LIMIT_MAX'),
+    'RATE_LIMIT_MAX',
+    6000,
+    0,
+    10_000_000,
+    problems,
+  );
+  const rateLimitWindowMs = parseInteger(
+    read('RATE_LIMIT_WINDOW_MS'),
+    'RATE_LIMIT_WINDOW_MS',
+    60_000,
+    1000,
+    86_400_000,
+    problems,
+  );
+  const authRequired =
+    nodeEnv === 'production' ||
+    authRequiredFlag ||
+    clerkJwtKey !== undefined ||
+    clerkSecretKey !== undefined;
   const devMode = !authRequired;
 
   const host = read('HOST') ?? (devMode ? 'localhost' : '0.0.0.0');
@@ -141,6 +198,14 @@ export function loadConfig(env: Env = process.env): Config {
     nodeEnv,
     authRequired,
     devMode,
+    clerk: Object.freeze({
+      jwtKey: clerkJwtKey,
+      secretKey: clerkSecretKey,
+      issuer: clerkIssuer,
+      authorizedParties: Object.freeze(authorizedParties),
+    }),
+    corsOrigins: Object.freeze(corsOrigins),
+    rateLimit: Object.freeze({ max: rateLimitMax, windowMs: rateLimitWindowMs }),
     sqlite: Object.freeze({ synchronous: synchronousRaw as SqliteSynchronous, busyTimeoutMs }),
     writeBatchMax,
     postgres: Object.freeze({ poolMax, connectTimeoutMs, statementTimeoutMs }),
@@ -166,6 +231,13 @@ function parseInteger(
     return fallback;
   }
   return value;
+}
+
+function parseList(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
 
 function parseFlag(raw: string | undefined, name: string, problems: string[]): boolean {

@@ -62,3 +62,9 @@ export class ServiceUnavailableError extends AppError {
     });
   }
 }
+
+export class ForbiddenError extends AppError {
+  constructor(code: string, message: string, errors: readonly FieldError[] = []) {
+    super(403, code, 'Forbidden', message, errors);
+  }
+}

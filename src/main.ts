@@ -19,6 +19,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   try {
     await migrateToLatest(database.db, database.dialect);
     const services = createServices({ config, database });
+    await services.assertCanAuthenticate();
     const app = await buildApp({ config, services });
     const address = await app.listen({ port: config.port, host: config.host });
     app.log.info(

@@ -15,20 +15,26 @@ import {
   createTransferService,
   type TransferService,
 } from './modules/transfer/transfer.service.js';
+import { createApiKeyRepository } from './modules/api-keys/api-keys.repository.js';
+import { createApiKeyService, type ApiKeyService } from './modules/api-keys/api-keys.service.js';
+import { createClerkVerifier } from './modules/identity/clerk-verifier.js';
 import {
   createDevAuthenticator,
   createRequiredAuthenticator,
   type Authenticator,
+  type CredentialVerifier,
 } from './modules/identity/identity.js';
 
 export interface Services {
   readonly dialect: Dialect;
   readonly authenticator: Authenticator;
   readonly agents: AgentService;
+  readonly apiKeys: ApiKeyService;
   readonly calls: CallService;
   readonly health: HealthService;
   readonly transfer: TransferService;
   readonly transactor: Transactor;
+  assertCanAuthenticate(): Promise<void>;
 }
 
 export interface CreateServicesOptions {
@@ -59,10 +65,28 @@ export function createServices({
     transactor,
     clock,
   });
+  const apiKeys = createApiKeyService({ keys: createApiKeyRepository(db), transactor, clock });
+  const clerkConfigured = config.clerk.jwtKey !== undefined || config.clerk.secretKey !== undefined;
+  const verifiers: CredentialVerifier[] = [apiKeys.verifier()];
+  if (clerkConfigured) verifiers.push(createClerkVerifier(config.clerk));
   return {
     dialect,
-    authenticator: config.devMode ? createDevAuthenticator() : createRequiredAuthenticator([]),
+    authenticator: config.devMode
+      ? createDevAuthenticator()
+      : createRequiredAuthenticator(verifiers),
+    /**
+     * In production a server that no credential could ever pass is a misconfiguration: it needs
+     * a Clerk key, or at least one API key made with `callmind keys create`.
+     */
+    async assertCanAuthenticate() {
+      if (config.nodeEnv !== 'production' || clerkConfigured || (await apiKeys.anyActive())) return;
+      throw new Error(
+        'NODE_ENV=production but nothing could ever authenticate: set CLERK_JWT_KEY (or ' +
+          'CLERK_SECRET_KEY), or create an API key with `callmind keys create --org ORG --name NAME`',
+      );
+    },
     agents,
+    apiKeys,
     calls,
     health: createHealthService({ health: createHealthRepository(db) }),
     transfer: createTransferService({ transfer: createTransferRepository(db), transactor }),

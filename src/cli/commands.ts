@@ -9,7 +9,13 @@ import { migrateToLatest } from '../db/migrator.js';
 import { ValidationError } from '../errors.js';
 import { createValidatorCompiler, toFieldErrors } from '../http/validation.js';
 import { CreateAgentBody, type Agent } from '../modules/agents/agents.schemas.js';
-import { DEV_TENANT_ID, type AuthContext } from '../modules/identity/identity.js';
+import type { ApiKey, CreatedApiKey } from '../modules/api-keys/api-keys.schemas.js';
+import {
+  operatorAuthContext,
+  SCOPES,
+  type AuthContext,
+  type Scope,
+} from '../modules/identity/identity.js';
 import { parseExportLine, type ImportCounts } from '../modules/transfer/transfer.service.js';
 import { createServices, type Services } from '../services.js';
 
@@ -24,12 +30,7 @@ export interface TenantSelector {
  * are given, as for a signed-in user with an active organisation.
  */
 export function authContextFor({ org, user }: TenantSelector): AuthContext {
-  return {
-    kind: 'dev',
-    tenantId: org ?? user ?? DEV_TENANT_ID,
-    userId: user ?? null,
-    orgId: org ?? null,
-  };
+  return operatorAuthContext({ orgId: org ?? null, userId: user ?? null });
 }
 
 /** The names of the migrations this run applied; empty when the database was up to date. */
@@ -147,4 +148,56 @@ export async function importData(config: Config, file: string): Promise<ImportCo
     }
     return services.transfer.importLines(lines());
   });
+}
+
+export interface KeyOptions {
+  readonly org?: string | undefined;
+  readonly user?: string | undefined;
+  readonly name: string;
+  readonly scopes?: string | undefined;
+}
+
+/** Scopes from a comma- or space-separated list; every one must be known. */
+export function parseScopes(raw: string | undefined): Scope[] {
+  if (raw === undefined) return [...SCOPES];
+  const scopes = raw.split(/[\s,]+/).filter((s) => s !== '');
+  const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (scopes.length === 0 || unknown.length > 0) {
+    throw new ValidationError([
+      { field: 'scopes', message: `must be a list of ${SCOPES.join(', ')} (got ${raw})` },
+    ]);
+  }
+  return scopes as Scope[];
+}
+
+/**
+ * An org key (--org), optionally acting as one user of it (--user), as a backend that
+ * "authenticates as the user who owns the agent" does. The secret is in the answer, once.
+ */
+export async function createKey(config: Config, options: KeyOptions): Promise<CreatedApiKey> {
+  if (options.org === undefined) {
+    throw new ValidationError([
+      { field: 'org', message: 'is required: keys belong to an organization' },
+    ]);
+  }
+  const scopes = parseScopes(options.scopes);
+  if (options.name.length === 0 || options.name.length > 200) {
+    throw new ValidationError([{ field: 'name', message: 'must be 1 to 200 characters' }]);
+  }
+  const org = options.org;
+  return withServices(config, (services) =>
+    services.apiKeys.createForOperator(
+      { tenantId: org, orgId: org, userId: options.user ?? null, createdBy: null },
+      options.name,
+      scopes,
+    ),
+  );
+}
+
+export async function listKeys(config: Config, org: string): Promise<ApiKey[]> {
+  return withServices(config, (services) => services.apiKeys.listForTenant(org));
+}
+
+export async function revokeKey(config: Config, id: string): Promise<void> {
+  return withServices(config, (services) => services.apiKeys.revokeAsOperator(id));
 }

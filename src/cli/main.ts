@@ -9,6 +9,9 @@ import type { Agent } from '../modules/agents/agents.schemas.js';
 import { DEV_TENANT_ID } from '../modules/identity/identity.js';
 import {
   createAgent,
+  createKey,
+  listKeys,
+  revokeKey,
   exportData,
   importData,
   listAgents,
@@ -29,6 +32,11 @@ Commands:
                          Register an agent (the id defaults to agent_ + ULID)
   agents list [--org ORG] [--user USER] [--json]
                          List a tenant's agents, oldest first
+  keys create --org ORG --name NAME [--user USER] [--scopes calls:read,calls:write] [--json]
+                         Make an API key for machines; prints the secret once
+  keys list --org ORG [--json]
+                         List an organization's keys (never their secrets)
+  keys revoke ID         Revoke a key; requests with it fail from then on
   export [--out FILE]    Write every agent, call and event as NDJSON (default: stdout)
   import FILE [--json]   Load an export; what already exists is skipped (idempotent)
 
@@ -54,6 +62,9 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['migrate', migrateCommand],
   ['agents create', agentsCreateCommand],
   ['agents list', agentsListCommand],
+  ['keys create', keysCreateCommand],
+  ['keys list', keysListCommand],
+  ['keys revoke', keysRevokeCommand],
   ['export', exportCommand],
   ['import', importCommand],
 ]);
@@ -76,10 +87,13 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 function resolveCommand(argv: readonly string[]): { command: Command; args: readonly string[] } {
   const [first, second] = argv;
   if (first === undefined) throw new UsageError('no command given');
-  if (first === 'agents' && (second === undefined || second.startsWith('-'))) {
-    throw new UsageError('agents needs a subcommand: create or list');
+  const grouped = first === 'agents' || first === 'keys';
+  if (grouped && (second === undefined || second.startsWith('-'))) {
+    throw new UsageError(
+      `${first} needs a subcommand: ${first === 'keys' ? 'create, list or revoke' : 'create or list'}`,
+    );
   }
-  const words = first === 'agents' ? 2 : 1;
+  const words = grouped ? 2 : 1;
   const name = argv.slice(0, words).join(' ');
   const command = COMMANDS.get(name);
   if (command === undefined) throw new UsageError(`unknown command "${name}"`);
@@ -140,6 +154,69 @@ async function agentsListCommand(args: readonly string[]): Promise<void> {
   } else {
     for (const agent of agents) console.log(describeAgent(agent));
   }
+}
+
+async function keysCreateCommand(args: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      name: { type: 'string' },
+      scopes: { type: 'string' },
+      ...TENANT_OPTIONS,
+      ...JSON_OPTION,
+    },
+    strict: true,
+  });
+  if (values.name === undefined) throw new UsageError('keys create needs --name NAME');
+  if (values.org === undefined) throw new UsageError('keys create needs --org ORG');
+  const tenant = tenantFrom(values);
+  const created = await createKey(loadConfig(), {
+    ...tenant,
+    name: values.name,
+    scopes: values.scopes,
+  });
+  if (values.json) {
+    console.log(JSON.stringify(created));
+  } else {
+    console.log(`created ${created.id} (${created.scopes.join(' ')}) for ${created.orgId ?? ''}`);
+    console.log(`key: ${created.key}`);
+    console.log('This is the only time the key is shown: store it now.');
+  }
+}
+
+async function keysListCommand(args: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { org: { type: 'string' }, ...JSON_OPTION },
+    strict: true,
+  });
+  if (values.org === undefined || values.org === '')
+    throw new UsageError('keys list needs --org ORG');
+  const keys = await listKeys(loadConfig(), values.org);
+  if (values.json) {
+    console.log(JSON.stringify({ data: keys }));
+  } else if (keys.length === 0) {
+    console.log(`no API keys for ${values.org}`);
+  } else {
+    for (const key of keys) {
+      const state =
+        key.revokedAt !== null
+          ? `revoked ${key.revokedAt}`
+          : `last used ${key.lastUsedAt ?? 'never'}`;
+      console.log(
+        [key.id, `${key.prefix}…`, JSON.stringify(key.name), key.scopes.join(' '), state].join(
+          '  ',
+        ),
+      );
+    }
+  }
+}
+
+async function keysRevokeCommand(args: readonly string[]): Promise<void> {
+  const { positionals } = parseArgs({ args, options: {}, strict: true, allowPositionals: true });
+  if (positionals.length !== 1) throw new UsageError('keys revoke needs exactly one key ID');
+  await revokeKey(loadConfig(), positionals[0]!);
+  console.log(`revoked ${positionals[0]}`);
 }
 
 async function exportCommand(args: readonly string[]): Promise<void> {

@@ -2,6 +2,7 @@
 // here explicitly (not read from disk) so the built server and the tests run the same set.
 import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import * as initial from './migrations/2026-11-25T1100_initial.js';
+import * as apiKeys from './migrations/2026-11-25T1300_api_keys.js';
 import type { Dialect } from './database.js';
 import type { Database } from './types.js';
 
@@ -14,6 +15,7 @@ interface MigrationModule {
 
 const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-11-25T1100_initial': initial,
+  '2026-11-25T1300_api_keys': apiKeys,
 };
 
 export function createMigrator(db: Kysely<Database>, dialect: MigrationDialect): Migrator {

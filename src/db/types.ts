@@ -55,10 +55,29 @@ export interface CallEventsTable {
   payload: string;
 }
 
+export interface ApiKeysTable {
+  id: string;
+  tenant_id: string;
+  org_id: string | null;
+  /** Set when the key acts as one user of the org (as a backend acting for the agent's owner). */
+  user_id: string | null;
+  name: string;
+  /** Space-separated scopes. */
+  scopes: string;
+  /** SHA-256 hex of the whole key. */
+  secret_hash: string;
+  display_prefix: string;
+  created_by: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
 export interface Database {
   agents: AgentsTable;
   calls: CallsTable;
   call_events: CallEventsTable;
+  api_keys: ApiKeysTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;
@@ -68,3 +87,5 @@ export type NewCallRow = Insertable<CallsTable>;
 export type CallRowUpdate = Updateable<CallsTable>;
 export type CallEventRow = Selectable<CallEventsTable>;
 export type NewCallEventRow = Insertable<CallEventsTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type NewApiKeyRow = Insertable<ApiKeysTable>;

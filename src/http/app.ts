@@ -4,7 +4,9 @@ import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config.js';
-import type { AuthContext } from '../modules/identity/identity.js';
+import { ForbiddenError } from '../errors.js';
+import { apiKeyRoutes } from '../modules/api-keys/api-keys.routes.js';
+import type { AuthContext, Scope } from '../modules/identity/identity.js';
 import { agentRoutes } from '../modules/agents/agents.routes.js';
 import { callRoutes } from '../modules/calls/calls.routes.js';
 import { healthRoutes } from '../modules/health/health.routes.js';
@@ -13,10 +15,21 @@ import type { Services } from '../services.js';
 import { errorHandler, sendProblem } from './error-handler.js';
 import { createValidatorCompiler } from './validation.js';
 
+/** What a route needs of the credential: a scope, or an admin of the tenant. */
+export type Access = Scope | 'admin';
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set for every /api route before its handler runs. */
     auth: AuthContext;
+  }
+  interface FastifyInstance {
+    /** Every /api route with what it requires: for tests and the API description. */
+    apiRoutes: ReadonlyArray<{ method: string; url: string; access: Access }>;
+  }
+  interface FastifyContextConfig {
+    /** Required on every /api route (checked when routes are registered). */
+    access?: Access;
   }
 }
 
@@ -90,12 +103,35 @@ export async function buildApp({ config, services, logger }: BuildAppOptions): P
   });
 
   app.decorateRequest('auth', null as unknown as AuthContext);
+  const apiRoutes: Array<{ method: string; url: string; access: Access }> = [];
+  app.decorate('apiRoutes', apiRoutes);
+  // A route that forgot to say who may call it must not start serving.
+  app.addHook('onRoute', (route) => {
+    const url: string = route.url;
+    if (!url.startsWith('/api/')) return;
+    const access = route.config?.access;
+    if (access === undefined) throw new Error(`route ${String(route.method)} ${url} declares no access`);
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') apiRoutes.push({ method, url, access });
+    }
+  });
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
     if (request.url.startsWith('/api/')) {
       // Call records carry caller data: no shared cache may keep them.
       void reply.header('cache-control', 'no-store');
       request.auth = await services.authenticator.authenticate(request.headers);
+    }
+  });
+  app.addHook('preHandler', async (request) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined) return;
+    if (access === 'admin') {
+      if (!request.auth.isAdmin) {
+        throw new ForbiddenError('admin_required', 'only an admin of the organization can do this');
+      }
+    } else if (!request.auth.scopes.includes(access)) {
+      throw new ForbiddenError('insufficient_scope', `this credential lacks the ${access} scope`);
     }
   });
   app.addHook('onResponse', async (request, reply) => {
@@ -114,6 +150,7 @@ export async function buildApp({ config, services, logger }: BuildAppOptions): P
   await app.register(callRoutes, { services });
   await app.register(webhookRoutes, { services });
   await app.register(agentRoutes, { services });
+  await app.register(apiKeyRoutes, { services });
 
   if (config.devMode) {
     app.addHook('onReady', async () => {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportData, importData } from '../../src/cli/commands.js';
+import { operatorAuthContext } from '../../src/modules/identity/identity.js';
 import { callStartBody, completionBody, newCallSid } from '../factories.js';
 import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
@@ -33,7 +34,7 @@ describe('export and import', () => {
     };
     // An org's agent, made through the service as the CLI would.
     await source.services.agents.create(
-      { kind: 'dev', tenantId: 'org_acme', userId: null, orgId: 'org_acme' },
+      operatorAuthContext({ orgId: 'org_acme', userId: null }),
       { name: 'Acme line', id: 'agent_acme' },
       { userId: null, orgId: 'org_acme' },
     );

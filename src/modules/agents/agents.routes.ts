@@ -6,9 +6,11 @@ import { Agent, AgentIdParams, AgentList, CreateAgentBody } from './agents.schem
 const problems = {
   400: ProblemSchema,
   401: ProblemSchema,
+  403: ProblemSchema,
   404: ProblemSchema,
   409: ProblemSchema,
   415: ProblemSchema,
+  429: ProblemSchema,
   503: ProblemSchema,
 };
 
@@ -21,6 +23,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   app.post(
     '/api/agents',
     {
+      config: { access: 'calls:write' },
       schema: {
         operationId: 'createAgent',
         summary: 'Register an agent (calls name it by id)',
@@ -38,6 +41,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   app.get(
     '/api/agents',
     {
+      config: { access: 'calls:read' },
       schema: {
         operationId: 'listAgents',
         summary: "The tenant's agents, oldest first",
@@ -50,6 +54,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   app.get(
     '/api/agents/:id',
     {
+      config: { access: 'calls:read' },
       schema: {
         operationId: 'getAgent',
         summary: 'An agent by id',

@@ -17,10 +17,12 @@ import {
 const problems = {
   400: ProblemSchema,
   401: ProblemSchema,
+  403: ProblemSchema,
   404: ProblemSchema,
   409: ProblemSchema,
   413: ProblemSchema,
   415: ProblemSchema,
+  429: ProblemSchema,
   503: ProblemSchema,
 };
 
@@ -33,6 +35,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.post(
     '/api/call-history',
     {
+      config: { access: 'calls:write' },
       schema: {
         operationId: 'createCall',
         summary: 'Create a call record, or merge into the one with the same callSid',
@@ -50,6 +53,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.patch(
     '/api/call-history/:id/status',
     {
+      config: { access: 'calls:write' },
       schema: {
         operationId: 'updateCallStatus',
         summary: "Add a call's outcome and data; repeatable",
@@ -64,6 +68,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.get(
     '/api/call-history',
     {
+      config: { access: 'calls:read' },
       schema: {
         operationId: 'listCalls',
         summary: 'Calls, newest first, a page at a time',
@@ -77,6 +82,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.get(
     '/api/call-history/by-sid/:callSid',
     {
+      config: { access: 'calls:read' },
       schema: {
         operationId: 'getCallBySid',
         summary: "A call by its phone system's id",
@@ -90,6 +96,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.get(
     '/api/call-history/:id',
     {
+      config: { access: 'calls:read' },
       schema: {
         operationId: 'getCall',
         summary: 'A call by id',
@@ -103,6 +110,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.get(
     '/api/call-history/:id/events',
     {
+      config: { access: 'calls:read' },
       schema: {
         operationId: 'listCallEvents',
         summary: "The call's timeline: every accepted write, oldest first",
@@ -116,6 +124,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.delete(
     '/api/call-history/:id',
     {
+      config: { access: 'calls:write' },
       schema: {
         operationId: 'deleteCall',
         summary: 'Delete a call and its timeline',

@@ -2,7 +2,13 @@
 // validated input, and returns API shapes or throws AppErrors.
 import type { Transactor } from '../../db/transactor.js';
 import type { CallEventRow, CallRow } from '../../db/types.js';
-import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../../errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ValidationError,
+  type FieldError,
+} from '../../errors.js';
 import { decodeCallCursor, encodeCallCursor } from '../../lib/cursor.js';
 import { newCallId } from '../../lib/ids.js';
 import { dollarsToMicros, microsToDollars } from '../../lib/money.js';
@@ -61,6 +67,7 @@ export function createCallService({ calls, agents, transactor, clock }: CallServ
      * order (completed before started creates the record), never lowering a status.
      */
     async ingest(auth: AuthContext, kind: IngestKind, body: IngestBody): Promise<IngestResult> {
+      assertOwnerClaims(auth, body);
       const input = normaliseInput(body);
       // A webhook's name says what happened: `completed` with no status still ends the call,
       // and `started` still means in-progress. A create without a status changes none.
@@ -228,6 +235,40 @@ export function createCallService({ calls, agents, transactor, clock }: CallServ
       return rows.map(toCallEvent);
     },
   };
+}
+
+/**
+ * userId and orgId in a body are claims: they must agree with the credential (403 naming the
+ * field), and they never grant access. Dev mode has no credential to agree with.
+ */
+function assertOwnerClaims(auth: AuthContext, body: IngestBody): void {
+  if (auth.kind === 'dev') return;
+  const errors: FieldError[] = [];
+  if (body.orgId !== undefined && body.orgId !== null && body.orgId !== auth.orgId) {
+    errors.push({
+      field: 'orgId',
+      message:
+        auth.orgId === null
+          ? 'this credential acts for no organization'
+          : `must be ${auth.orgId}, the credential's organization`,
+    });
+  }
+  if (body.userId !== undefined && body.userId !== null && body.userId !== auth.userId) {
+    errors.push({
+      field: 'userId',
+      message:
+        auth.userId === null
+          ? 'this credential acts for the organization, not for a user: omit userId'
+          : `must be ${auth.userId}, the credential's user`,
+    });
+  }
+  if (errors.length > 0) {
+    throw new ForbiddenError(
+      'credential_mismatch',
+      'the body claims another owner than the credential',
+      errors,
+    );
+  }
 }
 
 function callNotFound(id: string): NotFoundError {

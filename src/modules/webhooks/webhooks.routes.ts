@@ -8,10 +8,12 @@ import { Call, CallCompletedWebhookBody, CallStartedWebhookBody } from '../calls
 const problems = {
   400: ProblemSchema,
   401: ProblemSchema,
+  403: ProblemSchema,
   404: ProblemSchema,
   409: ProblemSchema,
   413: ProblemSchema,
   415: ProblemSchema,
+  429: ProblemSchema,
   503: ProblemSchema,
 };
 
@@ -24,6 +26,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
   app.post(
     '/api/webhooks/calls/started',
     {
+      config: { access: 'calls:write' },
       schema: {
         operationId: 'callStartedWebhook',
         summary: 'A call started (creates the record, or fills one a completed webhook made)',
@@ -41,6 +44,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
   app.post(
     '/api/webhooks/calls/completed',
     {
+      config: { access: 'calls:write' },
       schema: {
         operationId: 'callCompletedWebhook',
         summary: 'A call ended (creates the record if its started webhook has not arrived)',
