@@ -110,7 +110,8 @@ export async function buildApp({ config, services, logger }: BuildAppOptions): P
     const url: string = route.url;
     if (!url.startsWith('/api/')) return;
     const access = route.config?.access;
-    if (access === undefined) throw new Error(`route ${String(route.method)} ${url} declares no access`);
+    if (access === undefined)
+      throw new Error(`route ${String(route.method)} ${url} declares no access`);
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD') apiRoutes.push({ method, url, access });
     }

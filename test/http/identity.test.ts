@@ -22,10 +22,10 @@ describe.each(TEST_DIALECTS)('identity (%s)', (dialect) => {
   beforeAll(async () => {
     // Verification with CLERK_JWT_KEY must never reach the network.
     realFetch = globalThis.fetch;
-    globalThis.fetch = (() => {
+    globalThis.fetch = () => {
       networkCalls += 1;
       return Promise.reject(new Error('no network in this test'));
-    });
+    };
     t = await createTestApp(dialect, { env: clerk.env });
     agentId = newAgentId();
     const agent = await t.app.inject({

@@ -55,13 +55,13 @@ export function createClerkVerifier(options: ClerkVerifierOptions): CredentialVe
       if (!JWT_SHAPE.test(token)) return undefined; // not a JWT: perhaps an API key
       let claims: SessionClaims;
       try {
-        claims = (await verifyToken(token, {
+        claims = await verifyToken(token, {
           ...(options.jwtKey !== undefined ? { jwtKey: options.jwtKey } : {}),
           ...(options.secretKey !== undefined ? { secretKey: options.secretKey } : {}),
           ...(options.authorizedParties.length > 0
             ? { authorizedParties: [...options.authorizedParties] }
             : {}),
-        }));
+        });
       } catch {
         // Expired, not yet valid, wrong key, wrong algorithm, wrong azp: all the same to callers.
         throw invalid();
