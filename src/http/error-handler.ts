@@ -141,6 +141,17 @@ export function toProblem(error: unknown): Problem {
       errors: [{ field: 'body', message: 'is not valid JSON' }],
     };
   }
+  // PostgreSQL refuses a NUL character (22021) or an unencodable one (22P05) in text; the
+  // schemas refuse them first, this is the backstop that keeps it a 400 and not a 500.
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (code === '22021' || code === '22P05') {
+    return {
+      status: 400,
+      code: 'invalid_text',
+      title: 'Invalid request',
+      detail: 'the request holds a character the database cannot store (such as NUL)',
+    };
+  }
   if (isTransientDatabaseError(error)) {
     return {
       status: 503,

@@ -9,7 +9,14 @@ import type { FieldError } from '../errors.js';
 // ajv-formats is CommonJS; under NodeNext its default export arrives as the module object.
 const addFormats = addFormatsImport as unknown as typeof addFormatsImport.default;
 
+/** Text the database can store: PostgreSQL refuses NUL characters in text columns. */
+export function isStorableText(value: string): boolean {
+  return !value.includes('\u0000');
+}
+
 export function isHttpUrl(value: string): boolean {
+  // No control characters or spaces: the URL is rendered as a link and an <audio> source.
+  if (/[\u0000-\u0020\u007f]/.test(value)) return false;
   try {
     const url = new URL(value);
     return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
@@ -23,6 +30,7 @@ function createAjv(options: Options): Ajv {
   addFormats(ajv);
   // Rendered as a link and an <audio> source in the dashboard: only http(s) may be stored.
   ajv.addFormat('http-url', { type: 'string', validate: isHttpUrl });
+  ajv.addFormat('text', { type: 'string', validate: isStorableText });
   return ajv;
 }
 
@@ -54,6 +62,7 @@ function describeTypes(type: unknown): string {
 const FORMAT_MESSAGES: Record<string, string> = {
   'date-time': 'must be an ISO-8601 date-time with a time zone, e.g. 2025-01-17T10:30:00Z',
   'http-url': 'must be an http:// or https:// URL',
+  text: 'must not contain NUL characters (\\u0000)',
 };
 
 /** Turns ajv's errors into one FieldError per offending field, named by its dotted path. */

@@ -8,6 +8,7 @@ export interface CallCursor {
 }
 
 const CURSOR_VERSION = 1;
+const CURSOR_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
 export function encodeCallCursor(cursor: CallCursor): string {
   return Buffer.from(JSON.stringify([CURSOR_VERSION, cursor.startedAt, cursor.id])).toString(
@@ -31,6 +32,7 @@ export function decodeCallCursor(raw: string): CallCursor {
     parsed[0] !== CURSOR_VERSION ||
     typeof parsed[1] !== 'string' ||
     typeof parsed[2] !== 'string' ||
+    !CURSOR_ID.test(parsed[2]) ||
     Number.isNaN(Date.parse(parsed[1]))
   ) {
     throw invalid();

@@ -32,6 +32,16 @@ const SHARED_CASES: Case[] = [
     'collectedData',
   ],
   ['collectedData with an empty key', { collectedData: { '': 1 } }, 'collectedData'],
+  [
+    'collectedData with 200,000 array elements',
+    { collectedData: { a: new Array(200_000).fill(0) } },
+    'collectedData',
+  ],
+  ['a NUL in the transcript', { transcript: 'Agent: hi\u0000there' }, 'transcript'],
+  ['a NUL in callerName', { callerName: 'Ada\u0000' }, 'callerName'],
+  ['a NUL in recordingUrl', { recordingUrl: 'https://example.com/a\u0000.mp3' }, 'recordingUrl'],
+  ['a space in recordingUrl', { recordingUrl: 'https://example.com/a b.mp3' }, 'recordingUrl'],
+  ['a NUL in a topic', { topics: ['ok\u0000'] }, 'topics.0'],
   ['recordingUrl javascript:', { recordingUrl: 'javascript:alert(1)' }, 'recordingUrl'],
   ['recordingUrl data:', { recordingUrl: 'data:audio/mp3;base64,AAAA' }, 'recordingUrl'],
   ['recordingUrl file:', { recordingUrl: 'file:///etc/passwd' }, 'recordingUrl'],
@@ -233,6 +243,15 @@ describe.each(TEST_DIALECTS)('strict input (%s)', (dialect) => {
       await expectRefused(await raw('', 'application/json'), 400);
     });
 
+    it('collectedData nested 20,000 levels → 400, not a stack overflow', async () => {
+      const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+      const res = await raw(
+        `{"agentId":"agent_deep","callSid":"CA-deep","collectedData":{"a":${deep}}}`,
+        'application/json',
+      );
+      await expectRefused(res, 400, 'collectedData');
+    });
+
     it('a JSON array instead of an object → 400', async () => {
       await expectRefused(await raw('[]', 'application/json'), 400);
     });
@@ -279,6 +298,27 @@ describe.each(TEST_DIALECTS)('strict input (%s)', (dialect) => {
     });
   });
 
+  describe('path parameters', () => {
+    it.each([
+      ['/api/call-history/%00', 'id'],
+      ['/api/call-history/by-sid/%00', 'callSid'],
+      ['/api/call-history/a%20b', 'id'],
+      ['/api/agents/%00', 'id'],
+    ])('GET %s → 400 naming %s', async (url, field) => {
+      const res = await t.app.inject({ method: 'GET', url });
+      await expectRefused(res, 400, field);
+    });
+
+    it('an agent name with a NUL → 400', async () => {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/agents',
+        payload: { name: 'a\u0000' },
+      });
+      await expectRefused(res, 400, 'name');
+    });
+  });
+
   describe('query strings', () => {
     it.each([
       ['limit=0', 'limit'],
@@ -287,6 +327,10 @@ describe.each(TEST_DIALECTS)('strict input (%s)', (dialect) => {
       ['status=done', 'status'],
       ['cursor=not-a-cursor', 'cursor'],
       [`cursor=${Buffer.from('[1,"x","call_1"]').toString('base64url')}`, 'cursor'],
+      [
+        `cursor=${Buffer.from('[1,"2025-01-01T00:00:00.000Z","call_\\u0000"]').toString('base64url')}`,
+        'cursor',
+      ],
       ['agentID=typo', 'agentID'],
     ])('?%s → 400 naming %s', async (query, field) => {
       const res = await t.app.inject({ method: 'GET', url: `/api/call-history?${query}` });

@@ -3,7 +3,12 @@ import { ID_PATTERN, Nullable } from '../../http/schema-helpers.js';
 
 export const CreateAgentBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 200, description: 'Shown in the dashboard' }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      format: 'text',
+      description: 'Shown in the dashboard',
+    }),
     id: Type.Optional(
       Type.String({
         minLength: 1,
@@ -31,5 +36,5 @@ export type Agent = Static<typeof Agent>;
 export const AgentList = Type.Object({ data: Type.Array(Agent) });
 
 export const AgentIdParams = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 128 }),
+  id: Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN }),
 });

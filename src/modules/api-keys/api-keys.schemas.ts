@@ -1,10 +1,15 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Nullable, StringEnum } from '../../http/schema-helpers.js';
+import { ID_PATTERN, Nullable, StringEnum } from '../../http/schema-helpers.js';
 import { SCOPES } from '../identity/identity.js';
 
 export const CreateApiKeyBody = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 200, description: 'What the key is for' }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      format: 'text',
+      description: 'What the key is for',
+    }),
     scopes: Type.Optional(
       Type.Array(StringEnum(SCOPES), {
         minItems: 1,
@@ -38,4 +43,6 @@ export const CreatedApiKey = Type.Object({
 export type CreatedApiKey = Static<typeof CreatedApiKey>;
 
 export const ApiKeyList = Type.Object({ data: Type.Array(ApiKey) });
-export const ApiKeyIdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+export const ApiKeyIdParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 128, pattern: ID_PATTERN }),
+});

@@ -35,7 +35,7 @@ export const LIMITS = {
 const Id = (description: string) =>
   Type.String({ minLength: 1, maxLength: LIMITS.idLength, pattern: ID_PATTERN, description });
 const Text = (maxLength: number, description: string) =>
-  Type.String({ minLength: 1, maxLength, description });
+  Type.String({ minLength: 1, maxLength, format: 'text', description });
 const Timestamp = (description: string) =>
   Type.String({ format: 'date-time', maxLength: 64, description });
 
@@ -203,12 +203,8 @@ export const CallEvent = Type.Object({
 });
 export type CallEvent = Static<typeof CallEvent>;
 
-export const CallIdParams = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: LIMITS.idLength }),
-});
-export const CallSidParams = Type.Object({
-  callSid: Type.String({ minLength: 1, maxLength: LIMITS.idLength }),
-});
+export const CallIdParams = Type.Object({ id: Id('The call id') });
+export const CallSidParams = Type.Object({ callSid: Id("The phone system's call id") });
 
 export const ListCallsQuery = Type.Object(
   {

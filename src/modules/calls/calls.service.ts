@@ -329,15 +329,26 @@ function normaliseTimestamp(
   return new Date(time).toISOString();
 }
 
+/**
+ * True when `value` nests deeper than `limit` levels. Walks with an explicit stack and stops at
+ * the first value past the limit: the body may hold 100,000 levels or array elements, which
+ * recursion or spreading into Math.max would turn into a stack overflow (a 500).
+ */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+  while (stack.length > 0) {
+    const item = stack.pop()!;
+    if (item.value === null || typeof item.value !== 'object') continue;
+    const depth = item.depth + 1;
+    if (depth > limit) return true;
+    const children = Array.isArray(item.value) ? item.value : Object.values(item.value);
+    for (const child of children) stack.push({ value: child, depth });
+  }
+  return false;
+}
+
 function checkCollectedData(data: Record<string, unknown>, problems: FieldError[]): void {
-  const depth = (value: unknown): number => {
-    if (Array.isArray(value)) return 1 + Math.max(0, ...value.map(depth));
-    if (value !== null && typeof value === 'object') {
-      return 1 + Math.max(0, ...Object.values(value).map(depth));
-    }
-    return 0;
-  };
-  if (depth(data) > LIMITS.collectedDataDepth) {
+  if (nestsDeeperThan(data, LIMITS.collectedDataDepth)) {
     problems.push({
       field: 'collectedData',
       message: `must not nest deeper than ${LIMITS.collectedDataDepth} levels`,
