@@ -16,7 +16,10 @@ export function isStorableText(value: string): boolean {
 
 export function isHttpUrl(value: string): boolean {
   // No control characters or spaces: the URL is rendered as a link and an <audio> source.
-  if (/[\u0000-\u0020\u007f]/.test(value)) return false;
+  for (const char of value) {
+    const code = char.charCodeAt(0);
+    if (code <= 0x20 || code === 0x7f) return false;
+  }
   try {
     const url = new URL(value);
     return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
