@@ -2,9 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { Config, SqliteSynchronous } from '../config.js';
+import { isTransientDatabaseError } from './errors.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 import type { Database } from './types.js';
 
@@ -123,6 +124,8 @@ function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
     // A transaction left open by a crashed request must not hold row locks for long.
     idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs, 10_000),
     application_name: 'callmind',
+    // Notice a peer that vanished without closing the socket.
+    keepAlive: true,
   });
   // An idle client whose server went away emits 'error' on the pool; without a listener that
   // would crash the process. The next query reconnects, and failing ones answer 503.
@@ -131,11 +134,38 @@ function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
   // the cause, which the request turns into a 503, so the event itself needs only a listener.
   pool.on('connect', (client) => client.on('error', () => {}));
   return {
-    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    db: new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: destroyingBrokenClients(pool) }),
+    }),
     dialect: 'postgres',
     description: redactDatabaseUrl(url),
     close: async () => {
       if (!pool.ended) await pool.end();
     },
+  };
+}
+
+/**
+ * The pool as Kysely sees it, except that a client whose query failed for connection reasons
+ * (a read timeout, a reset, a server shutdown) is destroyed on release instead of going back
+ * to the pool, where the next request would find it still broken.
+ */
+function destroyingBrokenClients(pool: pg.Pool): PostgresPool {
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      const client = await pool.connect();
+      let broken = false;
+      const query = (sql: string, parameters: readonly unknown[]) =>
+        client.query(sql, [...parameters]).catch((error: unknown) => {
+          if (isTransientDatabaseError(error)) broken = true;
+          throw error;
+        });
+      return {
+        // Only the (sql, parameters) form is used: no cursor is configured.
+        query: query as unknown as PostgresPoolClient['query'],
+        release: () => client.release(broken),
+      };
+    },
+    end: () => pool.end(),
   };
 }

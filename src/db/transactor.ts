@@ -77,8 +77,14 @@ export class GroupCommitTransactor implements Transactor {
             await sql`release write_item`.execute(trx);
             outcomes.push({ ok: true, value });
           } catch (error) {
-            await sql`rollback to write_item`.execute(trx);
-            await sql`release write_item`.execute(trx);
+            try {
+              await sql`rollback to write_item`.execute(trx);
+              await sql`release write_item`.execute(trx);
+            } catch {
+              // Some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM) roll back the whole
+              // transaction, savepoint included: the batch is lost, and the cause is this error.
+              throw error;
+            }
             outcomes.push({ ok: false, error });
           }
         }

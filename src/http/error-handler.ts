@@ -3,6 +3,7 @@
 import type { ErrorObject } from 'ajv';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type FieldError } from '../errors.js';
+import { isTransientDatabaseError } from '../db/errors.js';
 import { toFieldErrors } from './validation.js';
 
 export interface Problem {
@@ -41,47 +42,6 @@ const PART_NAMES: Record<string, string> = {
   params: 'path parameter',
   headers: 'header',
 };
-
-// SQLite busy/locked past the busy timeout, disk full, read-only: the sender should retry.
-const TRANSIENT_DB_CODES = new Set([
-  'SQLITE_BUSY',
-  'SQLITE_LOCKED',
-  'SQLITE_FULL',
-  'SQLITE_IOERR',
-  'SQLITE_READONLY',
-  'SQLITE_CANTOPEN',
-]);
-
-// PostgreSQL SQLSTATE classes and codes that mean "not now" rather than "never": connection
-// exceptions (08), insufficient resources (53), operator intervention (57: shutdown, statement
-// timeout), and node's socket errors while the server is away.
-const TRANSIENT_PG_CODE = /^(08|53|57)/;
-const TRANSIENT_SOCKET_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-]);
-// pg's pool and client report these without a code.
-const TRANSIENT_PG_MESSAGES =
-  /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Connection terminated due to connection timeout/i;
-
-interface MaybeDbError {
-  code?: unknown;
-  message?: unknown;
-}
-
-export function isTransientDatabaseError(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as MaybeDbError;
-  if (typeof code === 'string') {
-    if ([...TRANSIENT_DB_CODES].some((c) => code.startsWith(c))) return true;
-    if (TRANSIENT_SOCKET_CODES.has(code)) return true;
-    if (/^[0-9A-Z]{5}$/.test(code) && TRANSIENT_PG_CODE.test(code)) return true;
-  }
-  if (error instanceof AggregateError) return error.errors.some(isTransientDatabaseError);
-  return typeof message === 'string' && TRANSIENT_PG_MESSAGES.test(message);
-}
 
 export function toProblem(error: unknown): Problem {
   if (error instanceof AppError) {

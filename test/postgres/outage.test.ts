@@ -100,6 +100,19 @@ describe.runIf(TEST_DIALECTS.includes('postgres'))('PostgreSQL outage (postgres)
     await expectRecoveryWithin(5000);
   });
 
+  it('open connections that go silent (a frozen host): 503 after the statement timeout, then recovery', async () => {
+    expect((await create()).statusCode).toBe(201); // the pool now holds open connections
+    proxy.freeze();
+    const started = Date.now();
+    const res = await create();
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toMatch(/^\d+$/);
+    // statement timeout 2 s + 1 s client-side, plus slack for a loaded machine
+    expect(Date.now() - started).toBeLessThan(3000 + 3000);
+    await proxy.restore();
+    await expectRecoveryWithin(5000);
+  });
+
   it('every acknowledged write is there afterwards', async () => {
     expect(acknowledged.length).toBeGreaterThanOrEqual(3);
     for (const id of acknowledged) {

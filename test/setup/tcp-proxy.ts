@@ -1,18 +1,21 @@
 // A loopback TCP proxy the tests can cut: "the database went away" without stopping a server
 // other test files share. `refuse()` drops every connection and refuses new ones (a stopped
-// server); `blackhole()` accepts and never answers (a hung network); `restore()` heals.
+// server); `blackhole()` accepts and never answers (a hung network); `freeze()` keeps the open
+// connections open but silent (a frozen host); `restore()` heals.
 import net from 'node:net';
 
 export interface TcpProxy {
   readonly port: number;
   refuse(): Promise<void>;
   blackhole(): void;
+  freeze(): void;
   restore(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  const pairs = new Set<[net.Socket, net.Socket]>();
   let mode: 'forward' | 'blackhole' = 'forward';
   const track = (socket: net.Socket) => {
     sockets.add(socket);
@@ -25,7 +28,12 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     const upstream = net.connect(targetPort, targetHost);
     track(upstream);
     client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
+    client.on('close', () => {
+      pairs.delete(pair);
+      upstream.destroy();
+    });
     upstream.on('close', () => client.destroy());
   });
   const listen = (port: number) =>
@@ -46,6 +54,15 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     blackhole() {
       mode = 'blackhole';
       dropAll();
+    },
+    freeze() {
+      mode = 'blackhole';
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
     },
     async restore() {
       mode = 'forward';
