@@ -57,6 +57,15 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>): FastifyServerOp
         url: redactUrl(req.url),
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      // Only what identifies an error: a client error's `rawPacket` holds the raw request bytes,
+      // Authorization header included.
+      err: (err: Error & { code?: unknown; statusCode?: unknown }) => ({
+        type: err.name,
+        message: err.message,
+        code: err.code,
+        statusCode: err.statusCode,
+        stack: err.stack,
+      }),
     },
   };
 }
