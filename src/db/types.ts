@@ -38,7 +38,14 @@ export interface CallsTable {
   cost_micros: number | null;
   created_at: string;
   updated_at: string;
+  started_at_source: Generated<StartedAtSource>;
+  duration_source: DurationSource | null;
+  direction_source: Generated<DirectionSource>;
 }
+
+export type StartedAtSource = 'sent' | 'first_seen' | 'end';
+export type DurationSource = 'sent' | 'computed';
+export type DirectionSource = 'sent' | 'default';
 
 export interface CallEventsTable {
   id: Generated<number>;

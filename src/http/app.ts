@@ -64,7 +64,7 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>): FastifyServerOp
         message: err.message,
         code: err.code,
         statusCode: err.statusCode,
-        stack: err.stack,
+        stack: err.stack ?? '',
       }),
     },
   };

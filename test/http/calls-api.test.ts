@@ -112,6 +112,37 @@ describe.each(TEST_DIALECTS)('calls and agents API (%s)', (dialect) => {
     for (const event of timeline.data) expect(Date.parse(event.receivedAt)).not.toBeNaN();
   });
 
+  it('the timeline pages with a cursor and records a transcript by its length only', async () => {
+    const { body } = await inject('POST', '/api/call-history', callStartBody());
+    for (let i = 0; i < 4; i++) {
+      await inject('PATCH', `/api/call-history/${body.id}/status`, {
+        transcript: `Agent: turn ${i}`,
+      });
+    }
+    const first = await inject('GET', `/api/call-history/${body.id}/events?limit=2`);
+    expect(first.body.data).toHaveLength(2);
+    expect(first.body.nextCursor).toEqual(expect.any(String));
+    const second = await inject(
+      'GET',
+      `/api/call-history/${body.id}/events?limit=2&cursor=${first.body.nextCursor}`,
+    );
+    const third = await inject(
+      'GET',
+      `/api/call-history/${body.id}/events?limit=2&cursor=${second.body.nextCursor}`,
+    );
+    expect(third.body.nextCursor).toBeNull();
+    const all = [...first.body.data, ...second.body.data, ...third.body.data];
+    expect(all).toHaveLength(5);
+    expect(new Set(all.map((e: any) => e.id)).size).toBe(5);
+    expect(all[1].payload.transcript).toEqual({
+      omitted: true,
+      characters: 'Agent: turn 0'.length,
+    });
+    expect((await inject('GET', `/api/call-history/${body.id}/events?cursor=abc`)).status).toBe(
+      400,
+    );
+  });
+
   describe('list', () => {
     const agentId = newAgentId();
     const ids: string[] = [];

@@ -131,6 +131,73 @@ describe.each(TEST_DIALECTS)('ingest rules (%s)', (dialect) => {
     });
   });
 
+  describe('2b. the final record does not depend on arrival order', () => {
+    const started = (callSid: string) => ({
+      callSid,
+      agentId: 'agent_order',
+      direction: 'outbound',
+      callerNumber: '+15550001111',
+      callerName: 'From the start event',
+      startedAt: '2025-01-17T10:30:00Z',
+    });
+    const completed = (callSid: string) => ({
+      callSid,
+      endedAt: '2025-01-17T10:34:05Z',
+      summary: 'done',
+    });
+
+    it('started then completed, and completed then started, end in the same record', async () => {
+      const inOrder = newCallSid();
+      await inject('POST', '/api/webhooks/calls/started', started(inOrder));
+      const a = (await inject('POST', '/api/webhooks/calls/completed', completed(inOrder))).body;
+      const reversed = newCallSid();
+      const first = (await inject('POST', '/api/webhooks/calls/completed', completed(reversed)))
+        .body;
+      // Before its start is known, a call seen only at its end starts there, not "now".
+      expect(first.startedAt).toBe('2025-01-17T10:34:05.000Z');
+      const b = (await inject('POST', '/api/webhooks/calls/started', started(reversed))).body;
+      const comparable = (call: Record<string, any>) => {
+        const { id: _id, callSid: _sid, createdAt: _c, updatedAt: _u, ...rest } = call;
+        return rest;
+      };
+      expect(comparable(b)).toEqual(comparable(a));
+      expect(b).toMatchObject({
+        duration: 245,
+        direction: 'outbound',
+        startedAt: '2025-01-17T10:30:00.000Z',
+      });
+    });
+
+    it('a redelivered started never undoes what later writes stated', async () => {
+      const callSid = newCallSid();
+      const { body } = await inject('POST', '/api/webhooks/calls/started', started(callSid));
+      await inject('PATCH', `/api/call-history/${body.id}/status`, {
+        status: 'completed',
+        callerName: 'Corrected Name',
+        endedAt: '2025-01-17T10:31:00Z',
+      });
+      const late = await inject('POST', '/api/webhooks/calls/started', started(callSid));
+      expect(late.status).toBe(200);
+      expect(late.body).toMatchObject({
+        callerName: 'Corrected Name',
+        status: 'completed',
+        duration: 60,
+      });
+    });
+
+    it('an end stated before the stated start is a 400 naming endedAt, and nothing changes', async () => {
+      const callSid = newCallSid();
+      const { body } = await inject('POST', '/api/webhooks/calls/started', started(callSid));
+      const res = await inject('PATCH', `/api/call-history/${body.id}/status`, {
+        status: 'completed',
+        endedAt: '2025-01-17T10:00:00Z',
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.errors[0].field).toBe('endedAt');
+      expect((await inject('GET', `/api/call-history/${body.id}`)).body).toEqual(body);
+    });
+  });
+
   describe('webhook names imply a status', () => {
     it('a completed webhook without a status ends an in-progress call', async () => {
       const start = callStartBody();

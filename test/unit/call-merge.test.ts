@@ -77,6 +77,7 @@ describe('mergeIntoCall', () => {
       status: 'completed',
       ended_at: '2025-01-17T10:35:00.000Z',
       duration: 300,
+      duration_source: 'sent',
     });
     const { changes, statusRefused } = mergeIntoCall(stored, { status: 'failed' }, owner, NOW);
     expect(statusRefused).toBe(false);
@@ -93,6 +94,101 @@ describe('mergeIntoCall', () => {
     );
     expect(statusRefused).toBe(true);
     expect(changes).toEqual({ summary: 's', updated_at: NOW });
+  });
+
+  it('a completed-first call starts at its end until a start is stated, then computes its duration', () => {
+    const completedFirst = buildNewCall({
+      id: 'call_2',
+      tenantId: 't',
+      callSid: 'CA-2',
+      owner,
+      input: { endedAt: '2025-01-17T10:34:05.000Z' },
+      defaultStatus: 'completed',
+      now: NOW,
+    }) as CallRow;
+    expect(completedFirst).toMatchObject({
+      started_at: '2025-01-17T10:34:05.000Z',
+      started_at_source: 'end',
+      duration: null,
+    });
+    const { changes } = mergeIntoCall(
+      completedFirst,
+      { startedAt: '2025-01-17T10:30:00.000Z', agentId: 'agent_1' },
+      owner,
+      NOW,
+      { fillOnly: true },
+    );
+    expect(changes).toMatchObject({
+      started_at: '2025-01-17T10:30:00.000Z',
+      started_at_source: 'sent',
+      duration: 245,
+      duration_source: 'computed',
+      agent_id: 'agent_1',
+    });
+  });
+
+  it('a stated end before a stated start is refused, naming the field', () => {
+    const stored = storedCall(); // started 10:30, stated
+    expect(() =>
+      mergeIntoCall(
+        stored,
+        { status: 'completed', endedAt: '2025-01-17T10:00:00.000Z' },
+        owner,
+        NOW,
+      ),
+    ).toThrow(/endedAt/);
+  });
+
+  it('an inferred start gives way to a stated end that precedes it', () => {
+    const firstSeen = storedCall({ started_at_source: 'first_seen' });
+    const { changes } = mergeIntoCall(
+      firstSeen,
+      { status: 'completed', endedAt: '2025-01-17T10:20:00.000Z', duration: 60 },
+      owner,
+      NOW,
+    );
+    expect(changes).toMatchObject({
+      started_at: '2025-01-17T10:19:00.000Z',
+      started_at_source: 'end',
+      ended_at: '2025-01-17T10:20:00.000Z',
+    });
+  });
+
+  it('a stale start fills what is missing or defaulted and overwrites nothing stated', () => {
+    const stored = storedCall({
+      status: 'completed',
+      caller_name: 'Updated Name',
+      direction_source: 'default',
+      collected_data: '{"a":1}',
+    });
+    const { changes } = mergeIntoCall(
+      stored,
+      {
+        callerName: 'Old Name',
+        callerNumber: '+100',
+        direction: 'outbound',
+        collectedData: { a: 2, b: 3 },
+      },
+      owner,
+      NOW,
+      { fillOnly: true },
+    );
+    expect(changes.caller_name).toBeUndefined();
+    expect(changes).toMatchObject({
+      caller_number: '+100',
+      direction: 'outbound',
+      direction_source: 'sent',
+      collected_data: '{"a":1,"b":3}',
+    });
+  });
+
+  it('bounds what many writes add up to', () => {
+    const stored = storedCall({
+      topics: JSON.stringify(Array.from({ length: 200 }, (_, i) => `t${i}`)),
+    });
+    expect(() => mergeIntoCall(stored, { topics: ['one more'] }, owner, NOW)).toThrow(
+      /at most 200 topics/,
+    );
   });
 
   it('fills an empty agentId but never replaces a set one', () => {

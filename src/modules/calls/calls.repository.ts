@@ -34,6 +34,9 @@ const CALL_COLUMNS = [
   'cost_micros',
   'created_at',
   'updated_at',
+  'started_at_source',
+  'duration_source',
+  'direction_source',
 ] as const;
 
 const EVENT_COLUMNS = [
@@ -160,14 +163,19 @@ export function createCallRepository(
       await db.insertInto('call_events').values(row).execute();
     },
 
-    listEvents(tenantId: string, callId: string): Promise<CallEventRow[]> {
-      return db
+    /** Oldest first; `afterId` continues past the previous page. */
+    listEvents(
+      tenantId: string,
+      callId: string,
+      page: { afterId?: number | undefined; limit: number },
+    ): Promise<CallEventRow[]> {
+      let query = db
         .selectFrom('call_events')
         .select(EVENT_COLUMNS)
         .where('tenant_id', '=', tenantId)
-        .where('call_id', '=', callId)
-        .orderBy('id', 'asc')
-        .execute();
+        .where('call_id', '=', callId);
+      if (page.afterId !== undefined) query = query.where('id', '>', page.afterId);
+      return query.orderBy('id', 'asc').limit(page.limit).execute();
     },
   };
 }

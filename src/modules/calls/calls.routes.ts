@@ -10,6 +10,7 @@ import {
   CallPage,
   CallSidParams,
   CreateCallBody,
+  ListCallEventsQuery,
   ListCallsQuery,
   UpdateCallStatusBody,
 } from './calls.schemas.js';
@@ -115,10 +116,11 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         operationId: 'listCallEvents',
         summary: "The call's timeline: every accepted write, oldest first",
         params: CallIdParams,
+        querystring: ListCallEventsQuery,
         response: { 200: CallEventList, ...problems },
       },
     },
-    async (request) => ({ data: await calls.listEvents(request.auth, request.params.id) }),
+    (request) => calls.listEvents(request.auth, request.params.id, request.query),
   );
 
   app.delete(

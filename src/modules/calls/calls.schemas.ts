@@ -27,6 +27,10 @@ export const LIMITS = {
   collectedDataKeyLength: 128,
   collectedDataDepth: 5,
   collectedDataBytes: 64 * 1024,
+  /** What all the writes to one call may add up to. */
+  mergedTopics: 200,
+  mergedCollectedDataKeys: 500,
+  mergedCollectedDataBytes: 256 * 1024,
   /** 30 days: longer than any phone call, far below absurd values like 1e12. */
   durationSeconds: 30 * 24 * 3600,
   costUsd: 1_000_000,
@@ -222,4 +226,18 @@ export const CallPage = Type.Object({
   nextCursor: Nullable(Type.String()),
 });
 
-export const CallEventList = Type.Object({ data: Type.Array(CallEvent) });
+export const ListCallEventsQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
+    cursor: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,18}$', description: 'nextCursor of the previous page' }),
+    ),
+  },
+  strict,
+);
+export type ListCallEventsQuery = Static<typeof ListCallEventsQuery>;
+
+export const CallEventList = Type.Object({
+  data: Type.Array(CallEvent),
+  nextCursor: Nullable(Type.String()),
+});

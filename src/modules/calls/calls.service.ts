@@ -15,7 +15,13 @@ import { dollarsToMicros, microsToDollars } from '../../lib/money.js';
 import type { Clock } from '../../lib/time.js';
 import type { AgentService } from '../agents/agents.service.js';
 import type { AuthContext } from '../identity/identity.js';
-import { buildNewCall, mergeIntoCall, type CallInput, type Owner } from './call-merge.js';
+import {
+  buildNewCall,
+  mergeIntoCall,
+  statusRank,
+  type CallInput,
+  type Owner,
+} from './call-merge.js';
 import type { CallRepository } from './calls.repository.js';
 import {
   LIMITS,
@@ -25,6 +31,7 @@ import {
   type CallStartedWebhookBody,
   type CallStatus,
   type CreateCallBody,
+  type ListCallEventsQuery,
   type ListCallsQuery,
   type UpdateCallStatusBody,
 } from './calls.schemas.js';
@@ -126,8 +133,11 @@ export function createCallService({ calls, agents, transactor, clock }: CallServ
             [{ field: 'agentId', message: `does not match the call's agent ${stored.agent_id}` }],
           );
         }
-        // Webhooks are at-least-once and unordered: a late, lower status is ignored, not refused.
-        const { changes } = mergeIntoCall(stored, input, owner, now);
+        // Webhooks are at-least-once and unordered: a late, lower status is ignored, not
+        // refused, and such a stale write only fills what is missing.
+        const fillOnly =
+          statusRank(input.status ?? DEFAULT_STATUS[kind]) < statusRank(stored.status);
+        const { changes } = mergeIntoCall(stored, input, owner, now, { fillOnly });
         if (Object.keys(changes).length > 0) {
           await callsInTrx.update(auth.tenantId, stored.id, changes);
         }
@@ -228,11 +238,24 @@ export function createCallService({ calls, agents, transactor, clock }: CallServ
       };
     },
 
-    async listEvents(auth: AuthContext, id: string): Promise<CallEvent[]> {
+    async listEvents(
+      auth: AuthContext,
+      id: string,
+      query: ListCallEventsQuery,
+    ): Promise<{ data: CallEvent[]; nextCursor: string | null }> {
       const call = await calls.get(auth.tenantId, id);
       if (call === undefined) throw callNotFound(id);
-      const rows = await calls.listEvents(auth.tenantId, id);
-      return rows.map(toCallEvent);
+      const limit = query.limit ?? 200;
+      const rows = await calls.listEvents(auth.tenantId, id, {
+        afterId: query.cursor === undefined ? undefined : Number(query.cursor),
+        limit: limit + 1,
+      });
+      const page = rows.slice(0, limit).map(toCallEvent);
+      const last = page.at(-1);
+      return {
+        data: page,
+        nextCursor: rows.length > limit && last !== undefined ? String(last.id) : null,
+      };
     },
   };
 }
@@ -361,9 +384,19 @@ function checkCollectedData(data: Record<string, unknown>, problems: FieldError[
   }
 }
 
-/** The event's record of what arrived: the accepted body without its nulls. */
+/**
+ * The event's record of what arrived: the accepted body without its nulls. A transcript (up to a
+ * megabyte, and often resent whole) is recorded by its length only; the call holds the text.
+ */
 function eventPayload(body: object): string {
-  return JSON.stringify(Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null)));
+  const entries = (Object.entries(body) as Array<[string, unknown]>)
+    .filter(([, value]) => value !== null)
+    .map(([key, value]): [string, unknown] =>
+      key === 'transcript' && typeof value === 'string'
+        ? [key, { omitted: true, characters: value.length }]
+        : [key, value],
+    );
+  return JSON.stringify(Object.fromEntries(entries));
 }
 
 export function toCall(row: CallRow): Call {
