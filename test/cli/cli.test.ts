@@ -10,7 +10,7 @@ import { openDatabase } from '../../src/db/database.js';
 import { buildApp, type App } from '../../src/http/app.js';
 import { createServices } from '../../src/services.js';
 import { callStartBody, newAgentId, uniqueId } from '../factories.js';
-import { makeTempDir } from '../setup/test-app.js';
+import { createTestPostgresDatabase, makeTempDir, TEST_DIALECTS } from '../setup/test-app.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI_ARGS = ['--import', 'tsx', 'src/cli/main.ts'];
@@ -103,6 +103,23 @@ describe('callmind CLI', () => {
       const result = await runCli(cliEnv(newDatabaseUrl()), ['migrate']);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/^(applied \S+\n)+$/);
+    });
+  });
+
+  describe.runIf(TEST_DIALECTS.includes('postgres'))('on PostgreSQL', () => {
+    it('migrate applies every migration to an empty database, then reports it up to date', async () => {
+      const { url, drop } = await createTestPostgresDatabase({ empty: true });
+      try {
+        const first = await runCli(cliEnv(url), ['migrate', '--json']);
+        expect(first.code).toBe(0);
+        expect(parseJson(first).applied.length).toBeGreaterThanOrEqual(3);
+        const again = await runCli(cliEnv(url), ['migrate', '--json']);
+        expect(parseJson(again)).toEqual({ applied: [] });
+        const agent = await runCli(cliEnv(url), ['agents', 'create', '--name', 'On PG', '--json']);
+        expect(agent.code).toBe(0);
+      } finally {
+        await drop();
+      }
     });
   });
 

@@ -134,6 +134,28 @@ describe('export and import', () => {
       code: 'validation_failed',
       errors: [{ field: 'line 2', message: 'is not JSON' }],
     });
+    const callLine = fs
+      .readFileSync(file('a.ndjson'), 'utf8')
+      .split('\n')
+      .find((line) => line.startsWith('{"kind":"call"'));
+    const call = JSON.parse(callLine!);
+    for (const [column, bad] of [
+      ['status', 'done'],
+      ['topics', 'not json'],
+      ['collected_data', '[1,2]'],
+      ['started_at', 'yesterday'],
+      ['duration', -1],
+    ] as const) {
+      const edited = { ...call, row: { ...call.row, id: `${call.row.id}x`, [column]: bad } };
+      fs.writeFileSync(
+        file('edited.ndjson'),
+        `{"kind":"callmind-export","version":1,"exportedAt":"x"}\n${JSON.stringify(edited)}\n`,
+      );
+      await expect(importData(source.config, file('edited.ndjson'))).rejects.toMatchObject({
+        code: 'validation_failed',
+        errors: [{ field: 'line 2' }],
+      });
+    }
     fs.writeFileSync(
       file('headless.ndjson'),
       '{"kind":"agent","row":{"tenant_id":"t","id":"a"}}\n',

@@ -115,6 +115,14 @@ describe.each(TEST_DIALECTS)('log hygiene (%s)', (dialect) => {
     }
   });
 
+  it('dev mode says so, loudly, at start', () => {
+    const warning = lines
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+      .find((entry) => entry.msg.startsWith('DEV MODE'));
+    expect(warning?.level).toBe(40);
+    expect(warning?.msg).toMatch(/no authentication/);
+  });
+
   it('a 500 is logged with its request id, and its body hides the cause', async () => {
     const failing = await createTestApp(dialect, {
       logger: {

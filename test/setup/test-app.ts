@@ -53,12 +53,17 @@ function postgresAdmin(): { pool: pg.Pool; adminUrl: string; template: string } 
   return { pool: adminPool, adminUrl, template };
 }
 
-/** A fresh PostgreSQL database cloned from the migrated template; dropped by the returned function. */
-export async function createTestPostgresDatabase(): Promise<{
+/**
+ * A fresh PostgreSQL database cloned from the migrated template (or empty, with `empty`);
+ * dropped by the returned function.
+ */
+export async function createTestPostgresDatabase(options: { empty?: boolean } = {}): Promise<{
   url: string;
   drop: () => Promise<void>;
 }> {
-  const { pool, adminUrl, template } = postgresAdmin();
+  const admin = postgresAdmin();
+  const { pool, adminUrl } = admin;
+  const template = options.empty ? 'template0' : admin.template;
   const name = `callmind_t_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
   // Two clones of one template at the same moment can collide on its lock: retry briefly.
   for (let attempt = 0; ; attempt++) {

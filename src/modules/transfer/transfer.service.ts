@@ -5,6 +5,7 @@
 import type { Transactor } from '../../db/transactor.js';
 import type { AgentRow, CallEventRow, CallRow } from '../../db/types.js';
 import { ValidationError } from '../../errors.js';
+import { CALL_STATUSES, DIRECTIONS, SENTIMENTS } from '../calls/calls.schemas.js';
 import type { TransferRepository } from './transfer.repository.js';
 
 export const EXPORT_FORMAT = 'callmind-export';
@@ -149,17 +150,70 @@ export function parseExportLine(text: string, number: number): ExportLine {
       if (typeof row?.tenant_id !== 'string' || typeof row.id !== 'string')
         throw fail('is not an agent row');
       return value as ExportLine;
-    case 'call':
-      if (
-        typeof row?.id !== 'string' ||
-        typeof row.tenant_id !== 'string' ||
-        typeof row.call_sid !== 'string' ||
-        !Array.isArray(line.events)
-      ) {
+    case 'call': {
+      if (row === undefined || !Array.isArray(line.events)) {
         throw fail('is not a call row with its events');
       }
+      const problem = callRowProblem(row);
+      if (problem !== undefined) throw fail(`has a call row that ${problem}`);
       return value as ExportLine;
+    }
     default:
       throw fail(`has an unknown kind ${JSON.stringify(line.kind)}`);
   }
+}
+
+const isText = (value: unknown) => typeof value === 'string';
+const isTextOrNull = (value: unknown) => value === null || typeof value === 'string';
+const isIso = (value: unknown) => typeof value === 'string' && !Number.isNaN(Date.parse(value));
+const isNumberOrNull = (value: unknown) =>
+  value === null || (typeof value === 'number' && Number.isFinite(value) && value >= 0);
+
+function parsesAs(text: unknown, check: (value: unknown) => boolean): boolean {
+  if (typeof text !== 'string') return false;
+  try {
+    return check(JSON.parse(text));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What would make a call row unreadable once stored (every read parses its JSON columns and
+ * trusts its enums): a hand-edited or foreign file is refused here, not at the next GET.
+ */
+function callRowProblem(row: Record<string, unknown>): string | undefined {
+  for (const column of ['id', 'tenant_id', 'call_sid', 'agent_id', 'created_at', 'updated_at']) {
+    if (!isText(row[column])) return `lacks ${column}`;
+  }
+  if (!(CALL_STATUSES as readonly unknown[]).includes(row.status)) return 'has an unknown status';
+  if (!(DIRECTIONS as readonly unknown[]).includes(row.direction))
+    return 'has an unknown direction';
+  if (row.sentiment !== null && !(SENTIMENTS as readonly unknown[]).includes(row.sentiment)) {
+    return 'has an unknown sentiment';
+  }
+  if (!isIso(row.started_at) || (row.ended_at !== null && !isIso(row.ended_at))) {
+    return 'has an unreadable timestamp';
+  }
+  if (!isNumberOrNull(row.duration) || !isNumberOrNull(row.cost_micros)) {
+    return 'has a bad duration or cost';
+  }
+  for (const column of [
+    'user_id',
+    'org_id',
+    'caller_number',
+    'caller_name',
+    'recording_url',
+    'transcript',
+    'summary',
+  ]) {
+    if (!isTextOrNull(row[column])) return `has a bad ${column}`;
+  }
+  if (!parsesAs(row.topics, (v) => Array.isArray(v) && v.every(isText))) return 'has bad topics';
+  if (
+    !parsesAs(row.collected_data, (v) => v !== null && typeof v === 'object' && !Array.isArray(v))
+  ) {
+    return 'has bad collected_data';
+  }
+  return undefined;
 }

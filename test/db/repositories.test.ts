@@ -1,0 +1,141 @@
+// The repositories on both dialects: the SQL they send (snapshotted per dialect, so a change to
+// a query that matters is seen in review) and what they do on a real database.
+import {
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+} from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Dialect } from '../../src/db/database.js';
+import type { Database, NewCallRow } from '../../src/db/types.js';
+import { encodeCallCursor, decodeCallCursor } from '../../src/lib/cursor.js';
+import { newCallId } from '../../src/lib/ids.js';
+import { createApiKeyRepository } from '../../src/modules/api-keys/api-keys.repository.js';
+import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
+import { uniqueId } from '../factories.js';
+import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
+
+function recordingKysely(dialect: Dialect, queries: string[]): Kysely<Database> {
+  const sqlite = dialect === 'sqlite';
+  return new Kysely<Database>({
+    dialect: {
+      createAdapter: () => (sqlite ? new SqliteAdapter() : new PostgresAdapter()),
+      createDriver: () => new DummyDriver(),
+      createIntrospector: (db) =>
+        sqlite ? new SqliteIntrospector(db) : new PostgresIntrospector(db),
+      createQueryCompiler: () => (sqlite ? new SqliteQueryCompiler() : new PostgresQueryCompiler()),
+    },
+    log: (event) => {
+      if (event.level === 'query') queries.push(event.query.sql);
+    },
+  });
+}
+
+function newCall(tenantId: string, overrides: Partial<NewCallRow> = {}): NewCallRow {
+  const now = new Date().toISOString();
+  return {
+    id: newCallId(),
+    tenant_id: tenantId,
+    call_sid: uniqueId('CA-'),
+    agent_id: 'agent_repo',
+    user_id: null,
+    org_id: null,
+    direction: 'inbound',
+    caller_number: null,
+    caller_name: null,
+    status: 'in-progress',
+    started_at: now,
+    ended_at: null,
+    duration: null,
+    recording_url: null,
+    transcript: null,
+    sentiment: null,
+    summary: null,
+    topics: '[]',
+    collected_data: '{}',
+    cost_micros: null,
+    created_at: now,
+    updated_at: now,
+    ...overrides,
+  };
+}
+
+describe.each(['sqlite', 'postgres'] as const)('the SQL the hot paths send (%s)', (dialect) => {
+  it('matches the reviewed snapshot', async () => {
+    const queries: string[] = [];
+    const db = recordingKysely(dialect, queries);
+    const calls = createCallRepository(db, dialect);
+    const keys = createApiKeyRepository(db);
+    await calls.insertIfAbsent(newCall('t'));
+    await calls.getBySidForUpdate('t', 'CA-1');
+    await calls.getByIdForUpdate('t', 'call_1');
+    await calls.update('t', 'call_1', { status: 'completed', updated_at: 'x' });
+    await calls.list('t', {
+      agentId: 'agent_1',
+      status: 'completed',
+      after: decodeCallCursor(
+        encodeCallCursor({ startedAt: '2025-01-01T00:00:00.000Z', id: 'call_1' }),
+      ),
+      limit: 51,
+    });
+    await calls.listEvents('t', 'call_1', { afterId: 10, limit: 201 });
+    await keys.findActiveByHash('0'.repeat(64));
+    expect(queries).toMatchSnapshot();
+  });
+});
+
+describe.each(TEST_DIALECTS)('call repository on a real database (%s)', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(() => t.close());
+
+  it('insertIfAbsent inserts once per (tenant, callSid) and answers undefined on a conflict', async () => {
+    const calls = createCallRepository(t.database.db, dialect);
+    const row = newCall('tenant_a');
+    expect(await calls.insertIfAbsent(row)).toMatchObject({ id: row.id });
+    expect(await calls.insertIfAbsent({ ...row, id: newCallId() })).toBeUndefined();
+    // The same callSid in another tenant is another call.
+    expect(
+      await calls.insertIfAbsent({ ...row, id: newCallId(), tenant_id: 'tenant_b' }),
+    ).toBeDefined();
+  });
+
+  it('every read is scoped to the tenant', async () => {
+    const calls = createCallRepository(t.database.db, dialect);
+    const row = newCall('tenant_c');
+    await calls.insertIfAbsent(row);
+    expect(await calls.get('tenant_c', row.id)).toBeDefined();
+    expect(await calls.get('tenant_d', row.id)).toBeUndefined();
+    expect(await calls.getBySid('tenant_d', row.call_sid)).toBeUndefined();
+    expect(await calls.delete('tenant_d', row.id)).toBe(false);
+    expect(await calls.list('tenant_d', { limit: 10 })).toEqual([]);
+    expect(await calls.get('tenant_c', row.id)).toBeDefined();
+  });
+
+  it('list walks (startedAt, id) strictly downward', async () => {
+    const calls = createCallRepository(t.database.db, dialect);
+    const tenant = uniqueId('tenant_');
+    const startedAt = '2025-01-01T00:00:00.000Z';
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const row = newCall(tenant, { started_at: startedAt });
+      ids.push(row.id);
+      await calls.insertIfAbsent(row);
+    }
+    ids.sort().reverse();
+    const firstTwo = await calls.list(tenant, { limit: 2 });
+    expect(firstTwo.map((r) => r.id)).toEqual(ids.slice(0, 2));
+    const rest = await calls.list(tenant, {
+      limit: 10,
+      after: { startedAt, id: firstTwo[1]!.id },
+    });
+    expect(rest.map((r) => r.id)).toEqual(ids.slice(2));
+  });
+});
