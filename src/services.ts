@@ -10,6 +10,11 @@ import { createCallRepository } from './modules/calls/calls.repository.js';
 import { createCallService, type CallService } from './modules/calls/calls.service.js';
 import { createHealthRepository } from './modules/health/health.repository.js';
 import { createHealthService, type HealthService } from './modules/health/health.service.js';
+import { createWebhookSigningRepository } from './modules/webhook-signing/webhook-signing.repository.js';
+import {
+  createWebhookSigningService,
+  type WebhookSigningService,
+} from './modules/webhook-signing/webhook-signing.service.js';
 import { createTransferRepository } from './modules/transfer/transfer.repository.js';
 import {
   createTransferService,
@@ -33,6 +38,7 @@ export interface Services {
   readonly calls: CallService;
   readonly health: HealthService;
   readonly transfer: TransferService;
+  readonly webhookSigning: WebhookSigningService;
   readonly transactor: Transactor;
   assertCanAuthenticate(): Promise<void>;
 }
@@ -59,9 +65,16 @@ export function createServices({
     clock,
     registerUnknownAgents: config.devMode,
   });
+  const webhookSigningRepository = createWebhookSigningRepository(db);
   const calls = createCallService({
     calls: createCallRepository(db, dialect),
     agents,
+    deliveries: webhookSigningRepository,
+    transactor,
+    clock,
+  });
+  const webhookSigning = createWebhookSigningService({
+    signing: webhookSigningRepository,
     transactor,
     clock,
   });
@@ -89,6 +102,7 @@ export function createServices({
     apiKeys,
     calls,
     health: createHealthService({ health: createHealthRepository(db) }),
+    webhookSigning,
     transfer: createTransferService({ transfer: createTransferRepository(db), transactor }),
     transactor,
   };

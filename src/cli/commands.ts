@@ -201,3 +201,14 @@ export async function listKeys(config: Config, org: string): Promise<ApiKey[]> {
 export async function revokeKey(config: Config, id: string): Promise<void> {
   return withServices(config, (services) => services.apiKeys.revokeAsOperator(id));
 }
+
+/** A new signing secret for the org's webhooks; the previous ones verify for `overlapHours`. */
+export async function createWebhookSecret(config: Config, org: string, overlapHours: number) {
+  return withServices(config, (services) =>
+    services.webhookSigning.createSecret(org, overlapHours),
+  );
+}
+
+export async function listWebhookSecrets(config: Config, org: string) {
+  return withServices(config, (services) => services.webhookSigning.listSecrets(org));
+}

@@ -10,6 +10,8 @@ import { DEV_TENANT_ID } from '../modules/identity/identity.js';
 import {
   createAgent,
   createKey,
+  createWebhookSecret,
+  listWebhookSecrets,
   listKeys,
   revokeKey,
   exportData,
@@ -37,6 +39,11 @@ Commands:
   keys list --org ORG [--json]
                          List an organization's keys (never their secrets)
   keys revoke ID         Revoke a key; requests with it fail from then on
+  webhook-secrets create --org ORG [--overlap-hours 24] [--json]
+                         A new signing secret for Standard Webhooks deliveries; older secrets
+                         keep verifying for the overlap (rotation)
+  webhook-secrets list --org ORG [--json]
+                         List the org's secrets (ids and expiry, never the secrets)
   export [--out FILE]    Write every agent, call and event as NDJSON (default: stdout)
   import FILE [--json]   Load an export; what already exists is skipped (idempotent)
 
@@ -65,6 +72,8 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['keys create', keysCreateCommand],
   ['keys list', keysListCommand],
   ['keys revoke', keysRevokeCommand],
+  ['webhook-secrets create', webhookSecretsCreateCommand],
+  ['webhook-secrets list', webhookSecretsListCommand],
   ['export', exportCommand],
   ['import', importCommand],
 ]);
@@ -87,7 +96,7 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 function resolveCommand(argv: readonly string[]): { command: Command; args: readonly string[] } {
   const [first, second] = argv;
   if (first === undefined) throw new UsageError('no command given');
-  const grouped = first === 'agents' || first === 'keys';
+  const grouped = first === 'agents' || first === 'keys' || first === 'webhook-secrets';
   if (grouped && (second === undefined || second.startsWith('-'))) {
     throw new UsageError(
       `${first} needs a subcommand: ${first === 'keys' ? 'create, list or revoke' : 'create or list'}`,
@@ -217,6 +226,48 @@ async function keysRevokeCommand(args: readonly string[]): Promise<void> {
   if (positionals.length !== 1) throw new UsageError('keys revoke needs exactly one key ID');
   await revokeKey(loadConfig(), positionals[0]!);
   console.log(`revoked ${positionals[0]}`);
+}
+
+async function webhookSecretsCreateCommand(args: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { org: { type: 'string' }, 'overlap-hours': { type: 'string' }, ...JSON_OPTION },
+    strict: true,
+  });
+  if (values.org === undefined || values.org === '') {
+    throw new UsageError('webhook-secrets create needs --org ORG');
+  }
+  const overlapRaw = values['overlap-hours'] ?? '24';
+  if (!/^\d{1,4}$/.test(overlapRaw)) throw new UsageError('--overlap-hours must be a whole number');
+  const created = await createWebhookSecret(loadConfig(), values.org, Number(overlapRaw));
+  if (values.json) {
+    console.log(JSON.stringify(created));
+  } else {
+    console.log(`created ${created.id} for ${created.tenant}`);
+    console.log(`secret: ${created.secret}`);
+    console.log(`Sign deliveries to /api/webhooks/calls/*?tenant=${created.tenant} with it.`);
+  }
+}
+
+async function webhookSecretsListCommand(args: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { org: { type: 'string' }, ...JSON_OPTION },
+    strict: true,
+  });
+  if (values.org === undefined || values.org === '') {
+    throw new UsageError('webhook-secrets list needs --org ORG');
+  }
+  const secrets = await listWebhookSecrets(loadConfig(), values.org);
+  if (values.json) {
+    console.log(JSON.stringify({ data: secrets }));
+  } else {
+    for (const secret of secrets) {
+      console.log(
+        `${secret.id}  created ${secret.createdAt}  ${secret.expiresAt === null ? 'current' : `expires ${secret.expiresAt}`}`,
+      );
+    }
+  }
 }
 
 async function exportCommand(args: readonly string[]): Promise<void> {

@@ -80,11 +80,28 @@ export interface ApiKeysTable {
   revoked_at: string | null;
 }
 
+export interface WebhookSecretsTable {
+  id: string;
+  tenant_id: string;
+  secret: string;
+  created_at: string;
+  expires_at: string | null;
+}
+
+export interface WebhookDeliveriesTable {
+  tenant_id: string;
+  webhook_id: string;
+  call_id: string | null;
+  received_at: string;
+}
+
 export interface Database {
   agents: AgentsTable;
   calls: CallsTable;
   call_events: CallEventsTable;
   api_keys: ApiKeysTable;
+  webhook_secrets: WebhookSecretsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;
@@ -96,3 +113,4 @@ export type CallEventRow = Selectable<CallEventsTable>;
 export type NewCallEventRow = Insertable<CallEventsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type NewApiKeyRow = Insertable<ApiKeysTable>;
+export type WebhookSecretRow = Selectable<WebhookSecretsTable>;

@@ -2,10 +2,17 @@
 // It takes ready-made services (src/services.ts) and never opens anything itself.
 import { randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  errorCodes,
+  LogController,
+  type FastifyInstance,
+  type FastifyServerOptions,
+} from 'fastify';
+import secureJsonParse from 'secure-json-parse';
 import type { Config } from '../config.js';
 import { ForbiddenError } from '../errors.js';
 import { apiKeyRoutes } from '../modules/api-keys/api-keys.routes.js';
+import type { Delivery } from '../modules/calls/calls.service.js';
 import type { AuthContext, Scope } from '../modules/identity/identity.js';
 import { agentRoutes } from '../modules/agents/agents.routes.js';
 import { callRoutes } from '../modules/calls/calls.routes.js';
@@ -22,6 +29,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set for every /api route before its handler runs. */
     auth: AuthContext;
+    /** The JSON body's bytes as received: signatures are computed over them. */
+    rawBody?: Buffer;
+    /** Set when the request is a Standard Webhooks delivery verified by its signature. */
+    webhookDelivery?: Delivery;
   }
   interface FastifyInstance {
     /** Every /api route with what it requires: for tests and the API description. */
@@ -30,6 +41,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Required on every /api route (checked when routes are registered). */
     access?: Access;
+    /** The route also accepts Standard Webhooks signatures instead of a bearer credential. */
+    signedWebhook?: boolean;
   }
 }
 
@@ -70,6 +83,18 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>): FastifyServerOp
   };
 }
 
+/** A webhook route called with a signature and without a bearer credential. */
+function isSignedDelivery(request: {
+  routeOptions: { config: { signedWebhook?: boolean } };
+  headers: Record<string, unknown>;
+}): boolean {
+  return (
+    request.routeOptions.config.signedWebhook === true &&
+    request.headers.authorization === undefined &&
+    request.headers['webhook-signature'] !== undefined
+  );
+}
+
 export interface BuildAppOptions {
   readonly config: Config;
   readonly services: Services;
@@ -101,6 +126,28 @@ export async function buildApp({ config, services, logger }: BuildAppOptions): P
   // Only JSON bodies: text/plain would otherwise parse as a string and fail later with a
   // confusing message; with no parser Fastify answers 415.
   app.removeContentTypeParser('text/plain');
+  // JSON parsed as Fastify does (prototype poisoning refused), keeping the bytes for signatures.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const bytes = body as Buffer;
+    request.rawBody = bytes;
+    if (bytes.length === 0) {
+      done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+      return;
+    }
+    try {
+      done(
+        null,
+        secureJsonParse.parse(bytes.toString('utf8'), undefined, {
+          protoAction: 'error',
+          constructorAction: 'error',
+        }),
+      );
+    } catch (error) {
+      (error as { statusCode?: number }).statusCode = 400;
+      done(error as Error, undefined);
+    }
+  });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     sendProblem(request, reply, {
@@ -130,8 +177,28 @@ export async function buildApp({ config, services, logger }: BuildAppOptions): P
     if (request.url.startsWith('/api/')) {
       // Call records carry caller data: no shared cache may keep them.
       void reply.header('cache-control', 'no-store');
+      // A signed webhook has no bearer credential: its signature is checked once the body
+      // (whose bytes it covers) has arrived, in preValidation below.
+      if (isSignedDelivery(request)) return;
       request.auth = await services.authenticator.authenticate(request.headers);
     }
+  });
+  app.addHook('preValidation', async (request) => {
+    if (!isSignedDelivery(request)) return;
+    const header = (name: string) => {
+      const value = request.headers[name];
+      return typeof value === 'string' ? value : undefined;
+    };
+    const tenant = (request.query as Record<string, unknown> | undefined)?.tenant;
+    const { webhookId, ...auth } = await services.webhookSigning.verify({
+      tenant: typeof tenant === 'string' ? tenant : undefined,
+      id: header('webhook-id'),
+      timestamp: header('webhook-timestamp'),
+      signature: header('webhook-signature'),
+      body: request.rawBody ?? Buffer.alloc(0),
+    });
+    request.auth = auth;
+    request.webhookDelivery = { webhookId };
   });
   app.addHook('preHandler', async (request) => {
     const access = request.routeOptions.config.access;

@@ -22,6 +22,7 @@ import {
   type CallInput,
   type Owner,
 } from './call-merge.js';
+import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
 import type { CallRepository } from './calls.repository.js';
 import {
   LIMITS,
@@ -46,9 +47,17 @@ const DEFAULT_STATUS: Record<IngestKind, CallStatus> = {
 };
 
 export interface IngestResult {
-  readonly call: Call;
+  /** Undefined only for a replayed delivery whose call has since been deleted. */
+  readonly call: Call | undefined;
   /** True when this write made the record (201), false when it merged into one (200). */
   readonly created: boolean;
+  /** A signed delivery whose id was processed before: acknowledged, not applied again. */
+  readonly replayed: boolean;
+}
+
+/** A signed webhook delivery: its id makes redeliveries idempotent. */
+export interface Delivery {
+  readonly webhookId: string;
 }
 
 export interface CallPage {
@@ -59,6 +68,7 @@ export interface CallPage {
 export interface CallServiceDeps {
   readonly calls: CallRepository;
   readonly agents: AgentService;
+  readonly deliveries: WebhookSigningRepository;
   readonly transactor: Transactor;
   readonly clock: Clock;
 }
@@ -67,13 +77,24 @@ type IngestBody = CreateCallBody | CallStartedWebhookBody | CallCompletedWebhook
 
 export type CallService = ReturnType<typeof createCallService>;
 
-export function createCallService({ calls, agents, transactor, clock }: CallServiceDeps) {
+export function createCallService({
+  calls,
+  agents,
+  deliveries,
+  transactor,
+  clock,
+}: CallServiceDeps) {
   return {
     /**
      * POST /api/call-history and both webhooks: idempotent on (tenant, callSid), tolerant of
      * order (completed before started creates the record), never lowering a status.
      */
-    async ingest(auth: AuthContext, kind: IngestKind, body: IngestBody): Promise<IngestResult> {
+    async ingest(
+      auth: AuthContext,
+      kind: IngestKind,
+      body: IngestBody,
+      delivery?: Delivery,
+    ): Promise<IngestResult> {
       assertOwnerClaims(auth, body);
       const input = normaliseInput(body);
       // A webhook's name says what happened: `completed` with no status still ends the call,
@@ -84,6 +105,16 @@ export function createCallService({ calls, agents, transactor, clock }: CallServ
       return transactor.write(async (trx) => {
         const now = clock().toISOString();
         const callsInTrx = calls.inTransaction(trx);
+        const deliveriesInTrx = deliveries.inTransaction(trx);
+        if (
+          delivery !== undefined &&
+          !(await deliveriesInTrx.claimDelivery(auth.tenantId, delivery.webhookId, now))
+        ) {
+          // Processed before: acknowledge with the call as it is now, change nothing.
+          const callId = await deliveriesInTrx.deliveryCall(auth.tenantId, delivery.webhookId);
+          const row = callId === null ? undefined : await callsInTrx.get(auth.tenantId, callId);
+          return { call: row && toCall(row), created: false, replayed: true };
+        }
         const owner: Owner =
           input.agentId !== undefined
             ? await agents.resolveForIngest(trx, auth, input.agentId, {
@@ -114,7 +145,10 @@ export function createCallService({ calls, agents, transactor, clock }: CallServ
             received_at: now,
             payload,
           });
-          return { call: toCall(inserted), created: true };
+          if (delivery !== undefined) {
+            await deliveriesInTrx.setDeliveryCall(auth.tenantId, delivery.webhookId, inserted.id);
+          }
+          return { call: toCall(inserted), created: true, replayed: false };
         }
 
         const stored = await callsInTrx.getBySidForUpdate(auth.tenantId, callSid);
@@ -152,7 +186,10 @@ export function createCallService({ calls, agents, transactor, clock }: CallServ
           received_at: now,
           payload,
         });
-        return { call: toCall(merged), created: false };
+        if (delivery !== undefined) {
+          await deliveriesInTrx.setDeliveryCall(auth.tenantId, delivery.webhookId, stored.id);
+        }
+        return { call: toCall(merged), created: false, replayed: false };
       });
     },
 
