@@ -8,9 +8,12 @@ import Fastify, {
   type FastifyInstance,
   type FastifyServerOptions,
 } from 'fastify';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import secureJsonParse from 'secure-json-parse';
 import type { Config } from '../config.js';
-import { ForbiddenError } from '../errors.js';
+import { AppError, ForbiddenError } from '../errors.js';
 import { apiKeyRoutes } from '../modules/api-keys/api-keys.routes.js';
 import type { Delivery } from '../modules/calls/calls.service.js';
 import type { AuthContext, Scope } from '../modules/identity/identity.js';
@@ -83,6 +86,64 @@ export function loggerOptions(config: Pick<Config, 'logLevel'>): FastifyServerOp
   };
 }
 
+/**
+ * What sits at the edge: CORS for the configured browser origins (first, so a preflight is
+ * answered before authentication), security headers the dashboard can live with, and a rate
+ * limit per credential (after authentication, so one tenant cannot spend another's budget).
+ */
+async function registerEdgeProtections(app: FastifyInstance, config: Config): Promise<void> {
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: [...config.corsOrigins],
+      methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+      exposedHeaders: [
+        'location',
+        'x-request-id',
+        'retry-after',
+        'x-ratelimit-limit',
+        'x-ratelimit-remaining',
+        'x-ratelimit-reset',
+      ],
+      maxAge: 600,
+    });
+  }
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        'default-src': ["'self'"],
+        'script-src': ["'self'"],
+        'style-src': ["'self'", "'unsafe-inline'"],
+        'img-src': ["'self'", 'data:'],
+        // Recordings live wherever the telephony platform keeps them.
+        'media-src': ["'self'", 'https:', 'http:'],
+        'connect-src': ["'self'"],
+        'frame-ancestors': ["'none'"],
+        'object-src': ["'none'"],
+      },
+    },
+  });
+  if (config.rateLimit.max > 0) {
+    await app.register(rateLimit, {
+      hook: 'preHandler',
+      max: config.rateLimit.max,
+      timeWindow: config.rateLimit.windowMs,
+      // Per credential; per address only for what has none (health checks are not limited).
+      keyGenerator: (request) => request.auth?.credentialId ?? request.ip,
+      allowList: (request) => !request.url.startsWith('/api/'),
+      errorResponseBuilder: (_request, context) =>
+        new AppError(
+          429,
+          'rate_limited',
+          'Too many requests',
+          `more than ${context.max} requests in the window; retry in ${context.after}`,
+          [],
+          { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
+        ),
+    });
+  }
+}
+
 /** A webhook route called with a signature and without a bearer credential. */
 function isSignedDelivery(request: {
   routeOptions: { config: { signedWebhook?: boolean } };
@@ -123,6 +184,7 @@ export async function buildApp({ config, services, logger }: BuildAppOptions): P
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(createValidatorCompiler());
+  await registerEdgeProtections(app, config);
   // Only JSON bodies: text/plain would otherwise parse as a string and fail later with a
   // confusing message; with no parser Fastify answers 415.
   app.removeContentTypeParser('text/plain');
