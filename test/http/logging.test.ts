@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loggerOptions } from '../../src/http/app.js';
 import { newCallSid } from '../factories.js';
+import { createTestClerk } from '../setup/clerk.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
 const SECRETS = {
@@ -150,5 +151,55 @@ describe.each(TEST_DIALECTS)('log hygiene (%s)', (dialect) => {
       true,
     );
     await failing.close();
+  });
+});
+
+describe.each(TEST_DIALECTS)('log hygiene with authentication on (%s)', (dialect) => {
+  const clerk = createTestClerk();
+  const lines: string[] = [];
+  let t: TestApp;
+  beforeAll(async () => {
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    t = await createTestApp(dialect, {
+      env: clerk.env,
+      logger: { ...(loggerOptions({ logLevel: 'trace' }) as object), stream },
+    });
+  });
+  afterAll(() => t.close());
+
+  it('never logs session tokens, API keys or webhook secrets, valid or not', async () => {
+    const session = clerk.session({ userId: 'user_log', orgId: 'org_log', role: 'admin' });
+    const made = await t.app.inject({
+      method: 'POST',
+      url: '/api/api-keys',
+      headers: { authorization: `Bearer ${session}` },
+      payload: { name: 'logged?' },
+    });
+    const key = made.json<{ key: string }>().key;
+    const secret = (await t.services.webhookSigning.createSecret('org_log', 1)).secret;
+    const bad = `${key.slice(0, -1)}x`;
+    for (const token of [session, key, bad, 'garbage-token']) {
+      await t.app.inject({
+        method: 'GET',
+        url: '/api/call-history',
+        headers: { authorization: `Bearer ${token}` },
+      });
+    }
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/webhooks/calls/completed?tenant=org_log',
+      headers: { 'webhook-id': 'msg_1', 'webhook-timestamp': '1', 'webhook-signature': 'v1,xyz' },
+      payload: { callSid: 'CA-log' },
+    });
+    const text = lines.join('');
+    for (const secretText of [session, key, key.slice(6), bad, secret, secret.slice(6)]) {
+      expect(text.includes(secretText)).toBe(false);
+    }
+    expect(text).toContain('request completed');
   });
 });
