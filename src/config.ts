@@ -1,4 +1,5 @@
 // The only reader of process.env. Everything else receives the frozen Config it returns.
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import path from 'node:path';
 
 export type SqliteSynchronous = 'full' | 'normal';
@@ -35,6 +36,8 @@ export interface Config {
     /** Requests per credential per window; 0 turns the limit off. */
     readonly max: number;
     readonly windowMs: number;
+    /** Failed authentications per client address per minute before 429s; 0: no limit. */
+    readonly authFailuresPerMinute: number;
   };
   readonly sqlite: {
     readonly synchronous: SqliteSynchronous;
@@ -92,8 +95,9 @@ export function loadConfig(env: Env = process.env): Config {
   const authRequiredFlag = parseFlag(read('AUTH_REQUIRED'), 'AUTH_REQUIRED', problems);
   // Keys are often pasted into one-line variables with literal \n for the PEM's line breaks.
   const clerkJwtKey = read('CLERK_JWT_KEY')?.replaceAll('\\n', '\n');
-  if (clerkJwtKey !== undefined && !/-----BEGIN PUBLIC KEY-----/.test(clerkJwtKey)) {
-    problems.push('CLERK_JWT_KEY must be a PEM public key (-----BEGIN PUBLIC KEY----- …)');
+  if (clerkJwtKey !== undefined) {
+    const problem = clerkKeyProblem(clerkJwtKey);
+    if (problem !== undefined) problems.push(`CLERK_JWT_KEY ${problem}`);
   }
   const clerkSecretKey = read('CLERK_SECRET_KEY');
   if (clerkSecretKey !== undefined && !/^sk_(test|live)_/.test(clerkSecretKey)) {
@@ -121,6 +125,14 @@ export function loadConfig(env: Env = process.env): Config {
     read('RATE_LIMIT_MAX'),
     'RATE_LIMIT_MAX',
     authRequired ? 30_000 : 0,
+    0,
+    10_000_000,
+    problems,
+  );
+  const authFailuresPerMinute = parseInteger(
+    read('AUTH_FAILURES_PER_MINUTE'),
+    'AUTH_FAILURES_PER_MINUTE',
+    100,
     0,
     10_000_000,
     problems,
@@ -207,7 +219,11 @@ export function loadConfig(env: Env = process.env): Config {
       authorizedParties: Object.freeze(authorizedParties),
     }),
     corsOrigins: Object.freeze(corsOrigins),
-    rateLimit: Object.freeze({ max: rateLimitMax, windowMs: rateLimitWindowMs }),
+    rateLimit: Object.freeze({
+      max: rateLimitMax,
+      windowMs: rateLimitWindowMs,
+      authFailuresPerMinute,
+    }),
     sqlite: Object.freeze({ synchronous: synchronousRaw as SqliteSynchronous, busyTimeoutMs }),
     writeBatchMax,
     postgres: Object.freeze({ poolMax, connectTimeoutMs, statementTimeoutMs }),
@@ -233,6 +249,28 @@ function parseInteger(
     return fallback;
   }
   return value;
+}
+
+/**
+ * Clerk reads a PEM key by stripping a fixed 2048-bit RSA prefix and exponent, so any other key
+ * would start fine and then refuse every session: refuse it at start instead.
+ */
+function clerkKeyProblem(pem: string): string | undefined {
+  let key: KeyObject;
+  try {
+    key = createPublicKey(pem);
+  } catch {
+    return 'must be a PEM public key (-----BEGIN PUBLIC KEY----- …)';
+  }
+  const details = key.asymmetricKeyDetails;
+  if (
+    key.asymmetricKeyType !== 'rsa' ||
+    details?.modulusLength !== 2048 ||
+    details.publicExponent !== 65537n
+  ) {
+    return 'must be a 2048-bit RSA public key with exponent 65537 (what Clerk issues)';
+  }
+  return undefined;
 }
 
 function parseList(raw: string | undefined): string[] {

@@ -13,7 +13,8 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import secureJsonParse from 'secure-json-parse';
 import type { Config } from '../config.js';
-import { AppError, ForbiddenError } from '../errors.js';
+import { AppError, ForbiddenError, UnauthorizedError } from '../errors.js';
+import { createFailureThrottle } from '../lib/failure-throttle.js';
 import { apiKeyRoutes } from '../modules/api-keys/api-keys.routes.js';
 import type { Delivery } from '../modules/calls/calls.service.js';
 import type { AuthContext, Scope } from '../modules/identity/identity.js';
@@ -130,7 +131,7 @@ async function registerEdgeProtections(app: FastifyInstance, config: Config): Pr
       timeWindow: config.rateLimit.windowMs,
       // Per credential; per address only for what has none (health checks are not limited).
       keyGenerator: (request) => request.auth?.credentialId ?? request.ip,
-      allowList: (request) => !request.url.startsWith('/api/'),
+      allowList: (request) => request.routeOptions.config.access === undefined,
       errorResponseBuilder: (_request, context) =>
         new AppError(
           429,
@@ -234,15 +235,33 @@ export async function buildApp({ config, services, logger }: BuildAppOptions): P
       if (method !== 'HEAD') apiRoutes.push({ method, url, access });
     }
   });
+  const failures = createFailureThrottle(config.rateLimit.authFailuresPerMinute, 60_000);
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
-    if (request.url.startsWith('/api/')) {
-      // Call records carry caller data: no shared cache may keep them.
-      void reply.header('cache-control', 'no-store');
-      // A signed webhook has no bearer credential: its signature is checked once the body
-      // (whose bytes it covers) has arrived, in preValidation below.
-      if (isSignedDelivery(request)) return;
+    // Decided by the route the router matched, not by the URL's text: the router decodes
+    // %-escapes and accepts absolute-form targets that a text prefix check would miss.
+    if (request.routeOptions.config.access === undefined) return;
+    // Call records carry caller data: no shared cache may keep them.
+    void reply.header('cache-control', 'no-store');
+    // A signed webhook has no bearer credential: its signature is checked once the body
+    // (whose bytes it covers) has arrived, in preValidation below.
+    if (isSignedDelivery(request)) return;
+    const wait = failures.retryAfterSeconds(request.ip);
+    if (wait > 0) {
+      throw new AppError(
+        429,
+        'too_many_failed_authentications',
+        'Too many requests',
+        'too many requests with bad credentials from this address; wait and try again',
+        [],
+        { 'retry-after': String(wait) },
+      );
+    }
+    try {
       request.auth = await services.authenticator.authenticate(request.headers);
+    } catch (error) {
+      if (error instanceof UnauthorizedError) failures.record(request.ip);
+      throw error;
     }
   });
   app.addHook('preValidation', async (request) => {
@@ -265,6 +284,8 @@ export async function buildApp({ config, services, logger }: BuildAppOptions): P
   app.addHook('preHandler', async (request) => {
     const access = request.routeOptions.config.access;
     if (access === undefined) return;
+    // Every path above sets auth or throws; refuse rather than trust a path that did neither.
+    if ((request.auth as AuthContext | null) === null) throw new UnauthorizedError();
     if (access === 'admin') {
       if (!request.auth.isAdmin) {
         throw new ForbiddenError('admin_required', 'only an admin of the organization can do this');

@@ -47,8 +47,12 @@ function runCli(env: NodeJS.ProcessEnv, args: readonly string[]): Promise<CliRes
 const parseJson = (result: CliResult): any => JSON.parse(result.stdout);
 
 /** The HTTP app (dev mode) over the database file the CLI wrote, as the server would build it. */
-async function withHttpApp<T>(databaseUrl: string, work: (app: App) => Promise<T>): Promise<T> {
-  const config = loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
+async function withHttpApp<T>(
+  databaseUrl: string,
+  work: (app: App) => Promise<T>,
+  env: Record<string, string> = { DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' },
+): Promise<T> {
+  const config = loadConfig(env);
   const database = openDatabase(config);
   const services = createServices({ config, database });
   const app = await buildApp({ config, services, logger: false });
@@ -268,6 +272,71 @@ describe('callmind CLI', () => {
         expect(agent.statusCode).toBe(200);
         expect(agent.json()).toMatchObject({ id: agentId, name: 'Reception' });
       });
+    });
+  });
+
+  describe('keys and webhook secrets', () => {
+    it('keys create prints the secret once; list never shows it; revoke makes it fail', async () => {
+      const org = uniqueId('org_');
+      const created = await cli(
+        'keys',
+        'create',
+        '--org',
+        org,
+        '--name',
+        'Twilio',
+        '--scopes',
+        'calls:write',
+        '--json',
+      );
+      expect(created.code).toBe(0);
+      const key = parseJson(created);
+      expect(key).toMatchObject({ name: 'Twilio', scopes: ['calls:write'], orgId: org });
+      expect(key.key).toMatch(/^cm_sk_[0-9A-Za-z]{38}$/);
+      const listed = await cli('keys', 'list', '--org', org, '--json');
+      expect(parseJson(listed).data).toEqual([
+        expect.objectContaining({ id: key.id, revokedAt: null }),
+      ]);
+      expect(listed.stdout).not.toContain(key.key);
+
+      // The key works against the HTTP API with authentication on, until it is revoked.
+      const authEnv = { DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', AUTH_REQUIRED: '1' };
+      const status = async () =>
+        withHttpApp(
+          databaseUrl,
+          async (app) => {
+            const res = await app.inject({
+              method: 'POST',
+              url: '/api/webhooks/calls/completed',
+              headers: { authorization: `Bearer ${key.key}` },
+              payload: { callSid: uniqueId('CA-') },
+            });
+            return res.statusCode;
+          },
+          authEnv,
+        );
+      expect(await status()).toBe(201);
+      expect((await cli('keys', 'revoke', key.id)).code).toBe(0);
+      expect(await status()).toBe(401);
+      expect((await cli('keys', 'revoke', 'key_unknown')).code).toBe(1);
+      expect((await cli('keys', 'create', '--name', 'no org')).code).toBe(2);
+      expect(
+        (await cli('keys', 'create', '--org', org, '--name', 'x', '--scopes', 'calls:admin')).code,
+      ).toBe(1);
+    });
+
+    it('webhook-secrets create prints a whsec_ secret; list shows the rotation', async () => {
+      const org = uniqueId('org_');
+      const first = parseJson(await cli('webhook-secrets', 'create', '--org', org, '--json'));
+      expect(first.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+      const second = parseJson(
+        await cli('webhook-secrets', 'create', '--org', org, '--overlap-hours', '2', '--json'),
+      );
+      const listed = parseJson(await cli('webhook-secrets', 'list', '--org', org, '--json'));
+      expect(listed.data.map((s: { id: string }) => s.id)).toEqual([second.id, first.id]);
+      expect(listed.data[0].expiresAt).toBeNull();
+      expect(Date.parse(listed.data[1].expiresAt)).toBeGreaterThan(Date.now() + 3600_000);
+      expect(JSON.stringify(listed)).not.toContain(first.secret);
     });
   });
 

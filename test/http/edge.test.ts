@@ -93,3 +93,25 @@ describe.each(TEST_DIALECTS)('edge protections (%s)', (dialect) => {
     expect(actual.headers['access-control-allow-origin']).toBe(ALLOWED_ORIGIN);
   });
 });
+
+describe('failed authentications per address (sqlite)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('sqlite', { env: { ...clerk.env, AUTH_FAILURES_PER_MINUTE: '3' } });
+  });
+  afterAll(() => t.close());
+
+  it('after 3 bad credentials in a minute an address gets 429 before any verification', async () => {
+    const bad = () =>
+      t.app.inject({
+        method: 'GET',
+        url: '/api/call-history',
+        headers: { authorization: 'Bearer cm_sk_00000000000000000000000000000000000000' },
+      });
+    for (let i = 0; i < 3; i++) expect((await bad()).statusCode).toBe(401);
+    const blocked = await bad();
+    expect(blocked.statusCode).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    expect(blocked.json().code).toBe('too_many_failed_authentications');
+  });
+});

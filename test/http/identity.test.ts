@@ -1,5 +1,6 @@
 // Authentication required: Clerk sessions for people, org API keys for machines, the 401 matrix
 // on every route, ownership claims, scopes and admin rights.
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callStartBody, completionBody, newAgentId, uniqueId } from '../factories.js';
 import { createTestClerk, TEST_AZP, type SessionOptions } from '../setup/clerk.js';
@@ -17,6 +18,7 @@ describe.each(TEST_DIALECTS)('identity (%s)', (dialect) => {
   let apiKey: string;
   let apiKeyId: string;
   let realFetch: typeof fetch;
+  let revokedKey: string;
   let networkCalls = 0;
 
   beforeAll(async () => {
@@ -44,6 +46,18 @@ describe.each(TEST_DIALECTS)('identity (%s)', (dialect) => {
     expect(key.statusCode).toBe(201);
     apiKey = key.json().key;
     apiKeyId = key.json().id;
+    const doomed = await t.app.inject({
+      method: 'POST',
+      url: '/api/api-keys',
+      headers: bearer(clerk.session(admin)),
+      payload: { name: 'Revoked' },
+    });
+    revokedKey = doomed.json().key;
+    await t.app.inject({
+      method: 'DELETE',
+      url: `/api/api-keys/${doomed.json().id}`,
+      headers: bearer(clerk.session(admin)),
+    });
   });
   afterAll(async () => {
     globalThis.fetch = realFetch;
@@ -161,6 +175,22 @@ describe.each(TEST_DIALECTS)('identity (%s)', (dialect) => {
         'a well-formed key nobody issued',
         () => bearer('cm_sk_00000000000000000000000000000000000000'),
       ],
+      ['a revoked key', () => bearer(revokedKey)],
+      [
+        'a session not valid yet',
+        () =>
+          bearer(clerk.session({ ...admin, claims: { nbf: Math.floor(Date.now() / 1000) + 60 } })),
+      ],
+      [
+        'a session signed by a foreign key',
+        () => bearer(clerk.session({ ...admin, key: clerk.foreignKey })),
+      ],
+      ['an alg:none session', () => bearer(clerk.unsigned(admin))],
+      ['an HS256-confused session', () => bearer(clerk.hmacWithPublicKey(admin))],
+      [
+        'a session from a foreign issuer',
+        () => bearer(clerk.session({ ...admin, claims: { iss: 'https://evil.example' } })),
+      ],
     ];
     it('every /api route answers 401 with WWW-Authenticate for every bad credential', async () => {
       const routes = t.app.apiRoutes;
@@ -178,6 +208,29 @@ describe.each(TEST_DIALECTS)('identity (%s)', (dialect) => {
           expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
           expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
         }
+      }
+    });
+
+    it('an encoded or absolute-form path to an /api route still needs a credential', async () => {
+      const url = new URL(await t.listen());
+      const raw = (target: string) =>
+        new Promise<string>((resolve) => {
+          const socket = net.connect(Number(url.port), url.hostname, () => {
+            socket.write(
+              `GET ${target} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`,
+            );
+          });
+          let answer = '';
+          socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+          socket.on('close', () => resolve(answer));
+        });
+      for (const target of [
+        '/%61pi/call-history',
+        '/%61pi/call-history/call_x',
+        `http://${url.host}/api/call-history`,
+      ]) {
+        const answer = await raw(target);
+        expect(answer.split('\r\n')[0], target).toMatch(/^HTTP\/1\.1 (401|404)/);
       }
     });
 
@@ -298,6 +351,23 @@ describe.each(TEST_DIALECTS)('identity (%s)', (dialect) => {
       expect(res.statusCode).toBe(201);
     });
 
+    it('a key made in a personal tenant acts as its user', async () => {
+      const solo = bearer(clerk.session({ userId: 'user_solo' }));
+      const made = await send('POST', '/api/api-keys', solo, { name: 'mine' });
+      expect(made.json()).toMatchObject({ orgId: null, userId: 'user_solo' });
+      const agent = await send('POST', '/api/agents', solo, {
+        name: 'Solo line',
+        id: 'agent_solo',
+      });
+      expect(agent.statusCode).toBe(201);
+      const call = await send('POST', '/api/call-history', bearer(made.json().key), {
+        ...callStartBody({ agentId: 'agent_solo' }),
+        userId: 'user_solo',
+      });
+      expect(call.statusCode).toBe(201);
+      expect(call.json().userId).toBe('user_solo');
+    });
+
     it('no key plaintext is stored anywhere in the database', async () => {
       const keys = [apiKey];
       for (let i = 0; i < 3; i++) {
@@ -338,6 +408,17 @@ describe.each(TEST_DIALECTS)('identity (%s)', (dialect) => {
       });
       expect(otherUser.statusCode).toBe(403);
       expect(otherUser.json().errors[0].field).toBe('userId');
+    });
+
+    it('the completed webhook checks the same claims, for sessions and API keys', async () => {
+      for (const headers of [bearer(apiKey), bearer(clerk.session(member))]) {
+        const res = await send('POST', '/api/webhooks/calls/completed', headers, {
+          callSid: uniqueId('CA-'),
+          orgId: 'org_elsewhere',
+        });
+        expect(res.statusCode).toBe(403);
+        expect(res.json().errors[0].field).toBe('orgId');
+      }
     });
 
     it('an unknown agent is a 404 agent_not_found outside dev mode, and nothing is created', async () => {

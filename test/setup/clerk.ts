@@ -78,6 +78,8 @@ export function createTestClerk(): TestClerk {
       CLERK_JWT_KEY: publicKeyPem,
       CLERK_ISSUER: TEST_ISSUER,
       CLERK_AUTHORIZED_PARTIES: TEST_AZP,
+      // Tests send many bad credentials on purpose; the throttle has a test of its own.
+      AUTH_FAILURES_PER_MINUTE: '0',
     },
     foreignKey: newKeyPair().privateKey,
     session(options) {

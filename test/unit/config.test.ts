@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_SQLITE_FILE, loadConfig } from '../../src/config.js';
 
@@ -78,6 +79,20 @@ describe('loadConfig', () => {
     ]) {
       expect(problems).toContain(name);
     }
+  });
+
+  it('refuses a CLERK_JWT_KEY that Clerk could never verify with', () => {
+    const rsa4096 = generateKeyPairSync('rsa', { modulusLength: 4096 })
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString();
+    expect(() => loadConfig({ CLERK_JWT_KEY: rsa4096 })).toThrow(/2048-bit RSA/);
+    expect(() => loadConfig({ CLERK_JWT_KEY: 'not a key' })).toThrow(/PEM public key/);
+    const rsa2048 = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString();
+    const oneLine = rsa2048.trim().replaceAll('\n', '\\n');
+    expect(loadConfig({ CLERK_JWT_KEY: oneLine }).clerk.jwtKey).toBe(rsa2048.trim());
+    expect(loadConfig({ CLERK_JWT_KEY: rsa2048 }).authRequired).toBe(true);
   });
 
   it('refuses to expose dev mode beyond loopback', () => {

@@ -65,8 +65,14 @@ export function createApiKeyService({ keys, transactor, clock }: ApiKeyServiceDe
     /** POST /api/api-keys: an admin makes a key for their tenant. */
     async createForRequest(auth: AuthContext, body: CreateApiKeyBody): Promise<CreatedApiKey> {
       assertAdmin(auth);
+      // An org admin's key acts for the org; a key made in a personal tenant acts as its user.
       return create(
-        { tenantId: auth.tenantId, orgId: auth.orgId, userId: null, createdBy: auth.userId },
+        {
+          tenantId: auth.tenantId,
+          orgId: auth.orgId,
+          userId: auth.orgId === null ? auth.userId : null,
+          createdBy: auth.userId,
+        },
         body.name,
         body.scopes ?? SCOPES,
       );

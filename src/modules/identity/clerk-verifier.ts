@@ -3,7 +3,7 @@
 // HS256-with-the-PEM are refused), exp, nbf and azp; it does NOT check `iss`, the presence of
 // `sid`, or pending sessions, so those are checked here.
 import { verifyToken } from '@clerk/backend';
-import { UnauthorizedError } from '../../errors.js';
+import { ServiceUnavailableError, UnauthorizedError } from '../../errors.js';
 import { SCOPES, type AuthContext, type CredentialVerifier } from './identity.js';
 
 export interface ClerkVerifierOptions {
@@ -62,7 +62,12 @@ export function createClerkVerifier(options: ClerkVerifierOptions): CredentialVe
             ? { authorizedParties: [...options.authorizedParties] }
             : {}),
         });
-      } catch {
+      } catch (error) {
+        // With CLERK_SECRET_KEY the signing keys come from Clerk: when Clerk cannot be reached
+        // the token is not known to be bad, and the caller should retry rather than sign in again.
+        if ((error as { reason?: unknown }).reason === 'jwk-remote-failed-to-load') {
+          throw new ServiceUnavailableError('could not fetch the session signing keys from Clerk');
+        }
         // Expired, not yet valid, wrong key, wrong algorithm, wrong azp: all the same to callers.
         throw invalid();
       }
@@ -79,7 +84,8 @@ export function createClerkVerifier(options: ClerkVerifierOptions): CredentialVe
         scopes: SCOPES,
         // In a personal tenant the user owns everything; in an org only admins manage keys.
         isAdmin: orgId === null || orgRole === 'org:admin',
-        credentialId: `session:${userId}`,
+        // Per user and tenant: one person's traffic in one org does not spend another's budget.
+        credentialId: `session:${orgId ?? userId}:${userId}`,
       };
       return context;
     },

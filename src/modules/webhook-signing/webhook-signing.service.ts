@@ -14,7 +14,9 @@ import type { WebhookSigningRepository } from './webhook-signing.repository.js';
 
 export const WEBHOOK_TOLERANCE_SECONDS = 5 * 60;
 const SECRET_PREFIX = 'whsec_';
-const HEADER_VALUE = /^[A-Za-z0-9_:-]{1,256}$/;
+const WEBHOOK_ID = /^[A-Za-z0-9_:-]{1,256}$/;
+// The same characters the API accepts in ids (ID_PATTERN): any org the CLI accepts.
+const TENANT = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
 export interface SignedDelivery {
   readonly tenant: string | undefined;
@@ -83,7 +85,7 @@ export function createWebhookSigningService({ signing, transactor, clock }: Webh
         );
       }
       const refuse = () => new UnauthorizedError('the webhook signature is not valid');
-      if (!HEADER_VALUE.test(id) || !HEADER_VALUE.test(tenant) || !/^\d{1,12}$/.test(timestamp)) {
+      if (!WEBHOOK_ID.test(id) || !TENANT.test(tenant) || !/^\d{1,12}$/.test(timestamp)) {
         throw refuse();
       }
       const now = clock();
@@ -108,9 +110,10 @@ export function createWebhookSigningService({ signing, transactor, clock }: Webh
       if (!valid) throw refuse();
       return {
         kind: 'webhook_signature',
+        // Secrets are made per organization (`webhook-secrets create --org`).
         tenantId: tenant,
-        orgId: tenant.startsWith('org_') ? tenant : null,
-        userId: tenant.startsWith('org_') ? null : tenant,
+        orgId: tenant,
+        userId: null,
         scopes: ['calls:write'],
         isAdmin: false,
         credentialId: `webhook:${tenant}`,
