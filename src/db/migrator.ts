@@ -5,6 +5,7 @@ import * as initial from './migrations/2026-11-25T1100_initial.js';
 import * as apiKeys from './migrations/2026-11-25T1300_api_keys.js';
 import * as callFieldSources from './migrations/2026-11-25T1400_call_field_sources.js';
 import * as webhookSigning from './migrations/2026-11-25T1500_webhook_signing.js';
+import * as searchAndEndReason from './migrations/2026-12-04T1000_search_and_end_reason.js';
 import type { Dialect } from './database.js';
 import type { Database } from './types.js';
 
@@ -20,6 +21,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-11-25T1300_api_keys': apiKeys,
   '2026-11-25T1400_call_field_sources': callFieldSources,
   '2026-11-25T1500_webhook_signing': webhookSigning,
+  '2026-12-04T1000_search_and_end_reason': searchAndEndReason,
 };
 
 export function createMigrator(db: Kysely<Database>, dialect: MigrationDialect): Migrator {

@@ -41,6 +41,8 @@ export interface CallsTable {
   started_at_source: Generated<StartedAtSource>;
   duration_source: DurationSource | null;
   direction_source: Generated<DirectionSource>;
+  /** Why the call ended (END_REASONS), null when nobody said. */
+  end_reason: string | null;
 }
 
 export type StartedAtSource = 'sent' | 'first_seen' | 'end';

@@ -75,14 +75,46 @@ describe.each(['sqlite', 'postgres'] as const)('the SQL the hot paths send (%s)'
     await calls.getBySidForUpdate('t', 'CA-1');
     await calls.getByIdForUpdate('t', 'call_1');
     await calls.update('t', 'call_1', { status: 'completed', updated_at: 'x' });
-    await calls.list('t', {
-      agentId: 'agent_1',
-      status: 'completed',
-      after: decodeCallCursor(
-        encodeCallCursor({ startedAt: '2025-01-01T00:00:00.000Z', id: 'call_1' }),
-      ),
+    const newest = decodeCallCursor(
+      encodeCallCursor({ sort: 'newest', key: '2025-01-01T00:00:00.000Z', id: 'call_1' }),
+      'newest',
+    );
+    await calls.list(
+      't',
+      { agentIds: ['agent_1'], statuses: ['completed'] },
+      { sort: 'newest', after: newest, limit: 51 },
+    );
+    // Every filter at once, a search, and the two sorts with numeric keys.
+    const everything = {
+      agentIds: ['a', 'b'],
+      statuses: ['completed'],
+      directions: ['inbound'],
+      sentiments: ['positive', 'neutral'],
+      endReasons: ['caller_hangup'],
+      topics: ['billing'],
+      from: '2025-01-01T00:00:00.000Z',
+      to: '2025-02-01T00:00:00.000Z',
+      minDuration: 1,
+      maxDuration: 600,
+      minCostMicros: 10,
+      maxCostMicros: 1000,
+      callerNumber: '+15550001',
+      hasRecording: true,
+      hasTranscript: false,
+      collectedData: [{ key: 'plan', value: 'pro' }],
+      search: [{ words: ['refund'], prefix: false }],
+    };
+    await calls.list('t', everything, {
+      sort: 'longest',
+      after: { key: 12.5, id: 'call_1' },
       limit: 51,
     });
+    await calls.list('t', everything, {
+      sort: 'relevance',
+      after: { key: 0.5, id: 'call_1' },
+      limit: 51,
+    });
+    await calls.count('t', everything);
     await calls.listEvents('t', 'call_1', { afterId: 10, limit: 201 });
     await keys.findActiveByHash('0'.repeat(64));
     expect(queries).toMatchSnapshot();
@@ -115,7 +147,7 @@ describe.each(TEST_DIALECTS)('call repository on a real database (%s)', (dialect
     expect(await calls.get('tenant_d', row.id)).toBeUndefined();
     expect(await calls.getBySid('tenant_d', row.call_sid)).toBeUndefined();
     expect(await calls.delete('tenant_d', row.id)).toBe(false);
-    expect(await calls.list('tenant_d', { limit: 10 })).toEqual([]);
+    expect(await calls.list('tenant_d', {}, { sort: 'newest', limit: 10 })).toEqual([]);
     expect(await calls.get('tenant_c', row.id)).toBeDefined();
   });
 
@@ -130,12 +162,13 @@ describe.each(TEST_DIALECTS)('call repository on a real database (%s)', (dialect
       await calls.insertIfAbsent(row);
     }
     ids.sort().reverse();
-    const firstTwo = await calls.list(tenant, { limit: 2 });
+    const firstTwo = await calls.list(tenant, {}, { sort: 'newest', limit: 2 });
     expect(firstTwo.map((r) => r.id)).toEqual(ids.slice(0, 2));
-    const rest = await calls.list(tenant, {
-      limit: 10,
-      after: { startedAt, id: firstTwo[1]!.id },
-    });
+    const rest = await calls.list(
+      tenant,
+      {},
+      { sort: 'newest', limit: 10, after: { key: startedAt, id: firstTwo[1]!.id } },
+    );
     expect(rest.map((r) => r.id)).toEqual(ids.slice(2));
   });
 });

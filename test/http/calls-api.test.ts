@@ -52,6 +52,7 @@ describe.each(TEST_DIALECTS)('calls and agents API (%s)', (dialect) => {
         'summary',
         'collectedData',
         'cost',
+        'endReason',
         'createdAt',
         'updatedAt',
       ].sort(),

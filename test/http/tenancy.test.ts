@@ -124,6 +124,23 @@ describe.each(TEST_DIALECTS)('tenant isolation (%s)', (dialect) => {
       await send('GET', `/api/call-history?agentId=${a.agentId}`, b.session())
     ).json().data;
     expect(filtered).toEqual([]);
+    // Search, relevance and totals are scoped too: A's words find nothing of A's from B.
+    const secret = uniqueId('word');
+    await send('PATCH', `/api/call-history/${a.callId}/status`, a.session(), {
+      summary: `only tenant A says ${secret}`,
+    });
+    expect(
+      (await send('GET', `/api/call-history?q=${secret}`, a.session())).json().data,
+    ).toHaveLength(1);
+    for (const query of [
+      `q=${secret}`,
+      `q=${secret}&sort=relevance`,
+      `q=${secret}&includeTotal=true`,
+    ]) {
+      const page = (await send('GET', `/api/call-history?${query}`, b.session())).json();
+      expect(page.data, query).toEqual([]);
+      if (query.includes('includeTotal')) expect(page.total).toBe(0);
+    }
     const agents = (await send('GET', '/api/agents', b.session())).json().data;
     expect(agents.map((x: any) => x.id)).not.toContain(a.agentId);
     const keys = (await send('GET', '/api/api-keys', b.session())).json().data;

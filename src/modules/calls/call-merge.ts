@@ -15,6 +15,7 @@ import {
   TERMINAL_STATUSES,
   type CallStatus,
   type Direction,
+  type EndReason,
   type Sentiment,
 } from './calls.schemas.js';
 
@@ -35,6 +36,7 @@ export interface CallInput {
   summary?: string;
   collectedData?: Record<string, unknown>;
   costMicros?: number;
+  endReason?: EndReason;
 }
 
 export interface Owner {
@@ -161,6 +163,7 @@ export function buildNewCall(params: NewCallParams): NewCallRow {
     topics: JSON.stringify(topics),
     collected_data: JSON.stringify(collectedData),
     cost_micros: input.costMicros ?? null,
+    end_reason: input.endReason ?? null,
     created_at: now,
     updated_at: now,
   };
@@ -288,6 +291,7 @@ export function mergeIntoCall(
       input.costMicros,
       stored.cost_micros === null ? null : Number(stored.cost_micros),
     ),
+    end_reason: take(input.endReason, stored.end_reason),
   };
   const changes: CallRowUpdate = {};
   for (const [column, value] of Object.entries(next) as Array<[keyof CallRowUpdate, unknown]>) {

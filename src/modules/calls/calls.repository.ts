@@ -1,5 +1,13 @@
 // SQL for calls and their event timeline. Every query takes the tenant and filters on it.
-import type { Kysely, Transaction } from 'kysely';
+import {
+  sql,
+  type Expression,
+  type ExpressionBuilder,
+  type Kysely,
+  type RawBuilder,
+  type SqlBool,
+  type Transaction,
+} from 'kysely';
 import type { Dialect } from '../../db/database.js';
 import type {
   CallEventRow,
@@ -9,9 +17,10 @@ import type {
   NewCallEventRow,
   NewCallRow,
 } from '../../db/types.js';
-import type { CallCursor } from '../../lib/cursor.js';
+import { toFts5Query, toTsQuery, type CallFilter, type CallSort } from './call-query.js';
 
-const CALL_COLUMNS = [
+/** Every stored column of a call (not PostgreSQL's generated search_vector). */
+export const CALL_COLUMNS = [
   'id',
   'tenant_id',
   'call_sid',
@@ -37,6 +46,7 @@ const CALL_COLUMNS = [
   'started_at_source',
   'duration_source',
   'direction_source',
+  'end_reason',
 ] as const;
 
 const EVENT_COLUMNS = [
@@ -51,12 +61,20 @@ const EVENT_COLUMNS = [
   'payload',
 ] as const;
 
-export interface ListCallsFilter {
-  readonly agentId?: string | undefined;
-  readonly status?: string | undefined;
-  readonly after?: CallCursor | undefined;
+/** Where the previous page ended: its last row's sort key and id. */
+export interface PagePosition {
+  readonly key: string | number;
+  readonly id: string;
+}
+
+export interface ListCallsOptions {
+  readonly sort: CallSort;
+  readonly after?: PagePosition | undefined;
   readonly limit: number;
 }
+
+/** A listed row with its sort key: startedAt, duration (-1 for none) or relevance score. */
+export type ListedCallRow = CallRow & { readonly sort_key: string | number };
 
 export type CallRepository = ReturnType<typeof createCallRepository>;
 
@@ -141,22 +159,75 @@ export function createCallRepository(
       return result.numDeletedRows > 0n;
     },
 
-    /** Newest first by (started_at, id); `after` continues strictly past the previous page. */
-    list(tenantId: string, filter: ListCallsFilter): Promise<CallRow[]> {
-      let query = db.selectFrom('calls').select(CALL_COLUMNS).where('tenant_id', '=', tenantId);
-      if (filter.agentId !== undefined) query = query.where('agent_id', '=', filter.agentId);
-      if (filter.status !== undefined) query = query.where('status', '=', filter.status);
-      const after = filter.after;
+    /**
+     * A page of the tenant's calls matching `filter`, in `sort` order, continuing strictly past
+     * `after`. Every sort ends with the id, so the order is total and a keyset cursor never skips
+     * or repeats a call, however many arrive in between.
+     */
+    async list(
+      tenantId: string,
+      filter: CallFilter,
+      { sort, after, limit }: ListCallsOptions,
+    ): Promise<ListedCallRow[]> {
+      const columns = CALL_COLUMNS.map((column) => `calls.${column}` as const);
+      if (sort === 'relevance') {
+        const search = filter.search;
+        if (search === undefined) throw new Error('relevance needs search terms');
+        const rank = relevance(dialect, tenantId, search);
+        let query = db
+          .selectFrom('calls')
+          .select(columns)
+          .select(rank.score.as('sort_key'))
+          .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, rank.joined)));
+        if (rank.join !== undefined) {
+          query = query.innerJoin(rank.join.as('ranked'), (join) =>
+            join.on(sql<SqlBool>`calls.rowid = ranked.call_rowid`),
+          );
+        }
+        if (after !== undefined) {
+          query = query.where(
+            sql<SqlBool>`(${rank.score}, calls.id) < (CAST(${after.key} AS DOUBLE PRECISION), ${after.id})`,
+          );
+        }
+        const rows = await query
+          .orderBy(rank.score, 'desc')
+          .orderBy('calls.id', 'desc')
+          .limit(limit)
+          .execute();
+        return rows;
+      }
+
+      const key = SORT_KEYS[sort];
+      let query = db
+        .selectFrom('calls')
+        .select(columns)
+        .select(key.expression.as('sort_key'))
+        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)));
       if (after !== undefined) {
-        query = query.where((eb) =>
-          eb(eb.refTuple('started_at', 'id'), '<', eb.tuple(after.startedAt, after.id)),
+        const bound =
+          sort === 'longest' ? sql`CAST(${after.key} AS DOUBLE PRECISION)` : sql`${after.key}`;
+        query = query.where(
+          key.direction === 'desc'
+            ? sql<SqlBool>`(${key.expression}, calls.id) < (${bound}, ${after.id})`
+            : sql<SqlBool>`(${key.expression}, calls.id) > (${bound}, ${after.id})`,
         );
       }
-      return query
-        .orderBy('started_at', 'desc')
-        .orderBy('id', 'desc')
-        .limit(filter.limit)
+      const rows = await query
+        .orderBy(key.expression, key.direction)
+        .orderBy('calls.id', key.direction)
+        .limit(limit)
         .execute();
+      return rows;
+    },
+
+    /** How many of the tenant's calls match `filter`. */
+    async count(tenantId: string, filter: CallFilter): Promise<number> {
+      const row = await db
+        .selectFrom('calls')
+        .select((eb) => eb.fn.countAll().as('total'))
+        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
+        .executeTakeFirst();
+      return Number(row?.total ?? 0);
     },
 
     async insertEvent(row: NewCallEventRow): Promise<void> {
@@ -178,4 +249,122 @@ export function createCallRepository(
       return query.orderBy('id', 'asc').limit(page.limit).execute();
     },
   };
+}
+
+const SORT_KEYS: Record<
+  Exclude<CallSort, 'relevance'>,
+  { expression: RawBuilder<string | number>; direction: 'asc' | 'desc' }
+> = {
+  newest: { expression: sql`calls.started_at`, direction: 'desc' },
+  oldest: { expression: sql`calls.started_at`, direction: 'asc' },
+  // A call without a duration sorts after every call with one (durations are never negative).
+  longest: { expression: sql`coalesce(calls.duration, -1)`, direction: 'desc' },
+};
+
+/** The tenant's token in the SQLite search index (see the search migration). */
+const tenantToken = (tenantId: string) => Buffer.from(tenantId, 'utf8').toString('hex');
+
+/**
+ * The relevance score, higher is better. SQLite: FTS5's bm25 with column weights (name and
+ * topics 4, summary and collected data 2, transcript 1), computed by joining the index's
+ * matches. PostgreSQL: ts_rank_cd over the weighted tsvector.
+ */
+function relevance(
+  dialect: Dialect,
+  tenantId: string,
+  search: NonNullable<CallFilter['search']>,
+): { score: RawBuilder<number>; join?: RawBuilder<unknown>; joined: boolean } {
+  if (dialect === 'sqlite') {
+    return {
+      score: sql<number>`ranked.score`,
+      join: sql`(SELECT rowid AS call_rowid, -bm25(calls_search, 0, 4, 4, 2, 2, 1) AS score
+        FROM calls_search WHERE calls_search MATCH ${toFts5Query(search, tenantToken(tenantId))})`,
+      joined: true,
+    };
+  }
+  return {
+    score: sql<number>`ts_rank_cd(calls.search_vector, to_tsquery('simple', ${toTsQuery(search)}), 1)::float8`,
+    joined: false,
+  };
+}
+
+/** The WHERE conditions of `filter`, always scoped to the tenant. */
+function filterConditions(
+  eb: ExpressionBuilder<Database, 'calls'>,
+  dialect: Dialect,
+  tenantId: string,
+  filter: CallFilter,
+  searchJoined: boolean,
+): Expression<SqlBool>[] {
+  const conditions: Expression<SqlBool>[] = [eb('calls.tenant_id', '=', tenantId)];
+  const anyOf = (
+    column: 'agent_id' | 'status' | 'direction' | 'sentiment' | 'end_reason',
+    values: readonly string[] | undefined,
+  ) => {
+    if (values === undefined) return;
+    conditions.push(
+      values.length === 1
+        ? eb(`calls.${column}`, '=', values[0]!)
+        : eb(`calls.${column}`, 'in', [...values]),
+    );
+  };
+  anyOf('agent_id', filter.agentIds);
+  anyOf('status', filter.statuses);
+  anyOf('direction', filter.directions);
+  anyOf('sentiment', filter.sentiments);
+  anyOf('end_reason', filter.endReasons);
+  if (filter.from !== undefined) conditions.push(eb('calls.started_at', '>=', filter.from));
+  if (filter.to !== undefined) conditions.push(eb('calls.started_at', '<', filter.to));
+  if (filter.minDuration !== undefined) {
+    conditions.push(eb('calls.duration', '>=', filter.minDuration));
+  }
+  if (filter.maxDuration !== undefined) {
+    conditions.push(eb('calls.duration', '<=', filter.maxDuration));
+  }
+  if (filter.minCostMicros !== undefined) {
+    conditions.push(eb('calls.cost_micros', '>=', filter.minCostMicros));
+  }
+  if (filter.maxCostMicros !== undefined) {
+    conditions.push(eb('calls.cost_micros', '<=', filter.maxCostMicros));
+  }
+  if (filter.callerNumber !== undefined) {
+    conditions.push(eb('calls.caller_number', '=', filter.callerNumber));
+  }
+  if (filter.hasRecording !== undefined) {
+    conditions.push(eb('calls.recording_url', filter.hasRecording ? 'is not' : 'is', null));
+  }
+  if (filter.hasTranscript !== undefined) {
+    conditions.push(eb('calls.transcript', filter.hasTranscript ? 'is not' : 'is', null));
+  }
+  if (filter.topics !== undefined) {
+    conditions.push(
+      dialect === 'postgres'
+        ? sql<SqlBool>`calls.topics::jsonb ?| ${[...filter.topics]}::text[]`
+        : sql<SqlBool>`EXISTS (SELECT 1 FROM json_each(calls.topics) WHERE value IN (${sql.join(
+            filter.topics,
+          )}))`,
+    );
+  }
+  for (const { key, value } of filter.collectedData ?? []) {
+    // Keys are letters, digits, _ and - (call-query.ts), so the quoted JSON path is safe.
+    const path = `$."${key}"`;
+    conditions.push(
+      dialect === 'postgres'
+        ? sql<SqlBool>`(calls.collected_data::jsonb ->> ${key}) = ${value}`
+        : sql<SqlBool>`(CASE json_type(calls.collected_data, ${path})
+            WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
+            ELSE CAST(json_extract(calls.collected_data, ${path}) AS TEXT) END) = ${value}`,
+    );
+  }
+  if (filter.search !== undefined && !searchJoined) {
+    conditions.push(
+      dialect === 'postgres'
+        ? sql<SqlBool>`calls.search_vector @@ to_tsquery('simple', ${toTsQuery(filter.search)})`
+        : sql<SqlBool>`calls.rowid IN (SELECT rowid FROM calls_search WHERE calls_search MATCH ${toFts5Query(
+            filter.search,
+            tenantToken(tenantId),
+          )})`,
+    );
+  }
+  return conditions;
 }

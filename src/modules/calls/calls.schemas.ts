@@ -8,10 +8,26 @@ export const TERMINAL_STATUSES = ['completed', 'missed', 'failed'] as const;
 export const LIVE_STATUSES = ['ringing', 'in-progress'] as const;
 export const DIRECTIONS = ['inbound', 'outbound'] as const;
 export const SENTIMENTS = ['positive', 'negative', 'neutral'] as const;
+/**
+ * Why a call ended, a small canonical set every provider's reasons map onto. The stale-call
+ * sweeper ends calls whose final event never came with `missing_final_event`.
+ */
+export const END_REASONS = [
+  'caller_hangup',
+  'agent_hangup',
+  'transferred',
+  'voicemail',
+  'no_answer',
+  'busy',
+  'max_duration',
+  'error',
+  'missing_final_event',
+] as const;
 
 export type CallStatus = (typeof CALL_STATUSES)[number];
 export type Direction = (typeof DIRECTIONS)[number];
 export type Sentiment = (typeof SENTIMENTS)[number];
+export type EndReason = (typeof END_REASONS)[number];
 
 /** Limits on what one request may carry (OWASP API4): generous for real calls, bounded. */
 export const LIMITS = {
@@ -99,6 +115,9 @@ const outcomeFields = {
   ),
   cost: Type.Optional(
     Nullable(Type.Number({ minimum: 0, maximum: LIMITS.costUsd, description: 'USD' })),
+  ),
+  endReason: Type.Optional(
+    Nullable(StringEnum(END_REASONS, { description: 'Why the call ended' })),
   ),
 };
 
@@ -191,6 +210,7 @@ export const Call = Type.Object({
   summary: Nullable(Type.String()),
   collectedData: Type.Record(Type.String(), Type.Unknown()),
   cost: Nullable(Type.Number({ description: 'USD' })),
+  endReason: Nullable(StringEnum(END_REASONS)),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 });
@@ -210,20 +230,92 @@ export type CallEvent = Static<typeof CallEvent>;
 export const CallIdParams = Type.Object({ id: Id('The call id') });
 export const CallSidParams = Type.Object({ callSid: Id("The phone system's call id") });
 
+/** One value, several values repeated (`?status=a&status=b`) or comma-separated (`a,b`). */
+const OneOrMany = (description: string) =>
+  Type.Unsafe<string | string[]>({
+    anyOf: [
+      { type: 'string', maxLength: 2048 },
+      { type: 'array', items: { type: 'string', maxLength: 2048 }, maxItems: 50 },
+    ],
+    description,
+  });
+
+/** The filters shared by the list, stats and export (parsed by call-query.ts). */
+const callFilterProperties = {
+  agentId: Type.Optional(OneOrMany('Only calls of these agents')),
+  status: Type.Optional(OneOrMany(`Any of ${CALL_STATUSES.join(', ')}`)),
+  direction: Type.Optional(OneOrMany(`Any of ${DIRECTIONS.join(', ')}`)),
+  sentiment: Type.Optional(OneOrMany(`Any of ${SENTIMENTS.join(', ')}`)),
+  endReason: Type.Optional(OneOrMany(`Any of ${END_REASONS.join(', ')}`)),
+  topic: Type.Optional(OneOrMany('Calls with any of these topics (repeat for several)')),
+  from: Type.Optional(Type.String({ maxLength: 64, description: 'startedAt ≥ from' })),
+  to: Type.Optional(Type.String({ maxLength: 64, description: 'startedAt < to' })),
+  minDuration: Type.Optional(Type.Number({ minimum: 0, description: 'Seconds, inclusive' })),
+  maxDuration: Type.Optional(Type.Number({ minimum: 0, description: 'Seconds, inclusive' })),
+  minCost: Type.Optional(Type.Number({ minimum: 0, description: 'USD, inclusive' })),
+  maxCost: Type.Optional(Type.Number({ minimum: 0, description: 'USD, inclusive' })),
+  callerNumber: Type.Optional(Type.String({ minLength: 1, maxLength: LIMITS.callerNumberLength })),
+  hasRecording: Type.Optional(Type.Boolean()),
+  hasTranscript: Type.Optional(Type.Boolean()),
+  q: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 500,
+      description:
+        'Full-text search over transcript, summary, callerName, topics and collectedData values',
+    }),
+  ),
+};
+
+/** `collectedData.KEY=VALUE`: the stored value's text (strings as is, numbers, true/false). */
+const collectedDataFilter = {
+  additionalProperties: false,
+  patternProperties: {
+    '^collectedData\\.': {
+      anyOf: [
+        { type: 'string', maxLength: 1024 },
+        { type: 'array', items: { type: 'string', maxLength: 1024 }, maxItems: 50 },
+      ],
+    },
+  },
+} as const;
+
+export const CallFilterQuery = Type.Object(callFilterProperties, collectedDataFilter);
+export type CallFilterQuery = Static<typeof CallFilterQuery>;
+
 export const ListCallsQuery = Type.Object(
   {
-    agentId: Type.Optional(Id('Only calls of this agent')),
-    status: Type.Optional(StringEnum(CALL_STATUSES)),
+    ...callFilterProperties,
+    sort: Type.Optional(
+      StringEnum(['newest', 'oldest', 'longest', 'relevance'], {
+        description: 'Default newest; relevance needs q',
+      }),
+    ),
+    includeTotal: Type.Optional(Type.Boolean({ description: 'Add total: every matching call' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
   },
-  strict,
+  collectedDataFilter,
 );
 export type ListCallsQuery = Static<typeof ListCallsQuery>;
 
+export const SearchMatch = Type.Object({
+  field: StringEnum(['callerName', 'topics', 'summary', 'collectedData', 'transcript']),
+  text: Type.String(),
+  highlights: Type.Array(Type.Object({ start: Type.Integer(), end: Type.Integer() })),
+});
+
+export const CallWithMatches = Type.Composite([
+  Call,
+  Type.Object({
+    matches: Type.Optional(Type.Array(SearchMatch, { description: 'With q: where it matched' })),
+  }),
+]);
+
 export const CallPage = Type.Object({
-  data: Type.Array(Call),
+  data: Type.Array(CallWithMatches),
   nextCursor: Nullable(Type.String()),
+  total: Type.Optional(Type.Integer({ description: 'With includeTotal=true' })),
 });
 
 export const ListCallEventsQuery = Type.Object(

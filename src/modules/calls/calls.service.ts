@@ -24,6 +24,7 @@ import {
 } from './call-merge.js';
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
 import type { CallRepository } from './calls.repository.js';
+import { parseCallFilter, searchMatches, type SearchMatch } from './call-query.js';
 import {
   LIMITS,
   type Call,
@@ -61,8 +62,9 @@ export interface Delivery {
 }
 
 export interface CallPage {
-  readonly data: Call[];
+  readonly data: Array<Call & { matches?: SearchMatch[] }>;
   readonly nextCursor: string | null;
+  readonly total?: number;
 }
 
 export interface CallServiceDeps {
@@ -254,24 +256,33 @@ export function createCallService({
       if (!deleted) throw callNotFound(id);
     },
 
+    /** GET /api/call-history: filters, search, four sorts, keyset pages, an optional total. */
     async list(auth: AuthContext, query: ListCallsQuery): Promise<CallPage> {
+      const filter = parseCallFilter(query);
+      const sort = query.sort ?? 'newest';
+      if (sort === 'relevance' && filter.search === undefined) {
+        throw new ValidationError([{ field: 'sort', message: 'relevance needs a search (q)' }]);
+      }
       const limit = query.limit ?? 50;
-      const after = query.cursor === undefined ? undefined : decodeCallCursor(query.cursor);
+      const after = query.cursor === undefined ? undefined : decodeCallCursor(query.cursor, sort);
       // One row more than asked tells whether another page exists.
-      const rows = await calls.list(auth.tenantId, {
-        agentId: query.agentId,
-        status: query.status,
-        after,
-        limit: limit + 1,
-      });
+      const [rows, total] = await Promise.all([
+        calls.list(auth.tenantId, filter, { sort, after, limit: limit + 1 }),
+        query.includeTotal === true ? calls.count(auth.tenantId, filter) : undefined,
+      ]);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
+      const search = filter.search;
       return {
-        data: page.map(toCall),
+        data: page.map((row) => {
+          const call = toCall(row);
+          return search === undefined ? call : { ...call, matches: searchMatches(call, search) };
+        }),
         nextCursor:
           rows.length > limit && last !== undefined
-            ? encodeCallCursor({ startedAt: last.started_at, id: last.id })
+            ? encodeCallCursor({ sort, key: last.sort_key, id: last.id })
             : null,
+        ...(total === undefined ? {} : { total }),
       };
     },
 
@@ -361,6 +372,7 @@ function normaliseInput(body: IngestBody | UpdateCallStatusBody): CallInput {
     input.collectedData = b.collectedData;
   }
   if (b.cost !== null && b.cost !== undefined) input.costMicros = dollarsToMicros(b.cost);
+  set('endReason', b.endReason);
   if (
     input.startedAt !== undefined &&
     input.endedAt !== undefined &&
@@ -457,6 +469,7 @@ export function toCall(row: CallRow): Call {
     summary: row.summary,
     collectedData: JSON.parse(row.collected_data) as Record<string, unknown>,
     cost: row.cost_micros === null ? null : microsToDollars(Number(row.cost_micros)),
+    endReason: row.end_reason as Call['endReason'],
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

@@ -2,6 +2,7 @@
 // tables in keyset batches, so neither memory nor a long-held SQLite connection grows with size.
 import type { Kysely, Transaction } from 'kysely';
 import type { AgentRow, CallEventRow, CallRow, Database } from '../../db/types.js';
+import { CALL_COLUMNS } from '../calls/calls.repository.js';
 
 export type TransferRepository = ReturnType<typeof createTransferRepository>;
 
@@ -23,7 +24,7 @@ export function createTransferRepository(db: Kysely<Database> | Transaction<Data
     },
 
     callsAfter(afterId: string | undefined, limit: number): Promise<CallRow[]> {
-      let query = db.selectFrom('calls').selectAll();
+      let query = db.selectFrom('calls').select(CALL_COLUMNS);
       if (afterId !== undefined) query = query.where('id', '>', afterId);
       return query.orderBy('id').limit(limit).execute();
     },
@@ -51,9 +52,17 @@ export function createTransferRepository(db: Kysely<Database> | Transaction<Data
 
     /** True when the call was inserted; false when its id or (tenant, callSid) already existed. */
     async insertCall(row: CallRow): Promise<boolean> {
+      // Only the columns we know: a file written by an older version lacks newer ones (they
+      // take their defaults), and a hand-edited one must not name columns of its own.
+      const values = Object.fromEntries(
+        CALL_COLUMNS.filter((column) => row[column] !== undefined).map((column) => [
+          column,
+          row[column],
+        ]),
+      ) as CallRow;
       const inserted = await db
         .insertInto('calls')
-        .values(row)
+        .values(values)
         .onConflict((oc) => oc.doNothing())
         .returning('id')
         .executeTakeFirst();

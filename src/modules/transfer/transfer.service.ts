@@ -5,7 +5,7 @@
 import type { Transactor } from '../../db/transactor.js';
 import type { AgentRow, CallEventRow, CallRow } from '../../db/types.js';
 import { ValidationError } from '../../errors.js';
-import { CALL_STATUSES, DIRECTIONS, SENTIMENTS } from '../calls/calls.schemas.js';
+import { CALL_STATUSES, DIRECTIONS, END_REASONS, SENTIMENTS } from '../calls/calls.schemas.js';
 import type { TransferRepository } from './transfer.repository.js';
 
 export const EXPORT_FORMAT = 'callmind-export';
@@ -191,6 +191,10 @@ function callRowProblem(row: Record<string, unknown>): string | undefined {
     return 'has an unknown direction';
   if (row.sentiment !== null && !(SENTIMENTS as readonly unknown[]).includes(row.sentiment)) {
     return 'has an unknown sentiment';
+  }
+  const endReason = row.end_reason ?? null;
+  if (endReason !== null && !(END_REASONS as readonly unknown[]).includes(endReason)) {
+    return 'has an unknown end_reason';
   }
   if (!isIso(row.started_at) || (row.ended_at !== null && !isIso(row.ended_at))) {
     return 'has an unreadable timestamp';

@@ -1,0 +1,473 @@
+// The list's filters, search, sorts and cursors, checked against a model: a known data set is
+// ingested through the API, and every answer is compared with the same answer computed here.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Call } from '../../src/modules/calls/calls.schemas.js';
+import { newCallSid, uniqueId } from '../factories.js';
+import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
+
+type Params = Record<string, string | string[]>;
+
+/** A small deterministic PRNG (mulberry32), so a failure reproduces. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const AGENTS = ['agent_q1', 'agent_q2', 'agent_q3'];
+const STATUSES = ['ringing', 'in-progress', 'completed', 'missed', 'failed'];
+const SENTIMENTS = ['positive', 'negative', 'neutral'];
+const END_REASONS = ['caller_hangup', 'agent_hangup', 'voicemail', 'error'];
+const TOPICS = ['billing', 'support', 'refund request', 'sales, upsell', 'Onboarding'];
+const CALLERS = ['+15550001', '+15550002', '+15550003', '+15550004'];
+const NAMES = ['Ada Lovelace', 'Grace Hopper', 'Alan Turing', 'Émilie du Châtelet'];
+const WORDS = [
+  'hello',
+  'thanks',
+  'account',
+  'invoice',
+  'refund',
+  'refunded',
+  'password',
+  'shipping',
+  'delay',
+  'upgrade',
+  'cancel',
+  'zebra',
+];
+
+/** Builds one create body from the PRNG; some fields are left out on purpose. */
+function randomCall(random: () => number, index: number): Record<string, unknown> {
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+  const status = pick(STATUSES);
+  const live = status === 'ringing' || status === 'in-progress';
+  // Some calls share a start time to the millisecond: ties must break on the id.
+  const startedAt = new Date(
+    Date.UTC(2025, 0, 1) + Math.floor(random() * 40) * 3_600_000 * 13,
+  ).toISOString();
+  const body: Record<string, unknown> = {
+    agentId: pick(AGENTS),
+    callSid: newCallSid(),
+    direction: random() < 0.6 ? 'inbound' : 'outbound',
+    callerNumber: pick(CALLERS),
+    callerName: random() < 0.8 ? pick(NAMES) : null,
+    status,
+    startedAt,
+  };
+  if (!live) {
+    if (random() < 0.85) body.duration = Math.floor(random() * 900);
+    if (random() < 0.7) body.cost = Math.round(random() * 500) / 100;
+    if (random() < 0.6) body.recordingUrl = `https://recordings.example.com/${index}.mp3`;
+    if (random() < 0.75) {
+      const lines = Array.from(
+        { length: 3 + Math.floor(random() * 5) },
+        (_, line) =>
+          `${line % 2 === 0 ? 'Agent' : 'Caller'}: ${Array.from({ length: 6 }, () => pick(WORDS)).join(' ')}.`,
+      );
+      body.transcript = lines.join('\n');
+    }
+    if (random() < 0.8) body.sentiment = pick(SENTIMENTS);
+    if (random() < 0.7) body.endReason = pick(END_REASONS);
+    if (random() < 0.6) body.summary = `Caller asked about ${pick(WORDS)} and ${pick(WORDS)}`;
+  }
+  if (random() < 0.7) {
+    body.topics = [
+      ...new Set(Array.from({ length: 1 + Math.floor(random() * 2) }, () => pick(TOPICS))),
+    ];
+  }
+  if (random() < 0.7) {
+    body.collectedData = {
+      plan: random() < 0.5 ? 'pro' : 'basic',
+      seats: Math.floor(random() * 5),
+      vip: random() < 0.3,
+      address: { city: pick(['Lisbon', 'Oslo', 'Quito']) },
+    };
+  }
+  return body;
+}
+
+// ---- The model: what the answer should be, computed without the server ----
+
+const WORD = /[\p{L}\p{N}]+/gu;
+const tokens = (text: string | null | undefined): string[] =>
+  (text ?? '').match(WORD)?.map((t) => t.toLowerCase()) ?? [];
+
+function scalarValues(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (typeof value === 'number') return [String(value)];
+  if (value !== null && typeof value === 'object')
+    return Object.values(value).flatMap(scalarValues);
+  return [];
+}
+
+/** Each searchable field's words, as the index holds them (phrases never cross fields). */
+function searchFields(call: Call): string[][] {
+  return [
+    tokens(call.callerName),
+    tokens(call.topics.join(' ')),
+    tokens(call.summary),
+    tokens(scalarValues(call.collectedData).join(' ')),
+    tokens(call.transcript),
+  ];
+}
+
+function matchesSearch(call: Call, q: string): boolean {
+  const terms = (q.match(/"[^"]*"?|[^\s"]+/g) ?? []).map((chunk) => ({
+    words: tokens(chunk),
+    prefix: !chunk.startsWith('"') && chunk.endsWith('*'),
+  }));
+  const fields = searchFields(call);
+  return terms.every(({ words, prefix }) =>
+    fields.some((field) =>
+      field.some((_, start) =>
+        words.every((word, i) => {
+          const token = field[start + i];
+          if (token === undefined) return false;
+          return prefix && i === words.length - 1 ? token.startsWith(word) : token === word;
+        }),
+      ),
+    ),
+  );
+}
+
+const list = (value: string | string[]): string[] =>
+  (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(','));
+
+function matchesFilter(call: Call, params: Params): boolean {
+  for (const [name, raw] of Object.entries(params)) {
+    const value = Array.isArray(raw) ? raw : String(raw);
+    const one = String(raw);
+    switch (name) {
+      case 'agentId':
+        if (!list(value).includes(call.agentId)) return false;
+        break;
+      case 'status':
+        if (!list(value).includes(call.status)) return false;
+        break;
+      case 'direction':
+        if (!list(value).includes(call.direction)) return false;
+        break;
+      case 'sentiment':
+        if (call.sentiment === null || !list(value).includes(call.sentiment)) return false;
+        break;
+      case 'endReason':
+        if (call.endReason === null || !list(value).includes(call.endReason)) return false;
+        break;
+      case 'topic': {
+        const wanted = Array.isArray(raw) ? raw : [raw];
+        if (!call.topics.some((topic) => wanted.includes(topic))) return false;
+        break;
+      }
+      case 'from':
+        if (call.startedAt < new Date(one).toISOString()) return false;
+        break;
+      case 'to':
+        if (call.startedAt >= new Date(one).toISOString()) return false;
+        break;
+      case 'minDuration':
+        if (call.duration === null || call.duration < Number(one)) return false;
+        break;
+      case 'maxDuration':
+        if (call.duration === null || call.duration > Number(one)) return false;
+        break;
+      case 'minCost':
+        if (call.cost === null || call.cost < Number(one)) return false;
+        break;
+      case 'maxCost':
+        if (call.cost === null || call.cost > Number(one)) return false;
+        break;
+      case 'callerNumber':
+        if (call.callerNumber !== one) return false;
+        break;
+      case 'hasRecording':
+        if ((call.recordingUrl !== null) !== (one === 'true')) return false;
+        break;
+      case 'hasTranscript':
+        if ((call.transcript !== null) !== (one === 'true')) return false;
+        break;
+      case 'q':
+        if (!matchesSearch(call, one)) return false;
+        break;
+      default: {
+        const key = name.replace(/^collectedData\./, '');
+        const stored = call.collectedData[key];
+        const text =
+          typeof stored === 'string' || typeof stored === 'number' || typeof stored === 'boolean'
+            ? String(stored)
+            : undefined;
+        if (text !== one) return false;
+      }
+    }
+  }
+  return true;
+}
+
+const byNewest = (a: Call, b: Call) =>
+  a.startedAt === b.startedAt ? (a.id < b.id ? 1 : -1) : a.startedAt < b.startedAt ? 1 : -1;
+const byOldest = (a: Call, b: Call) => -byNewest(a, b);
+const byLongest = (a: Call, b: Call) => {
+  const da = a.duration ?? -1;
+  const db = b.duration ?? -1;
+  return da === db ? (a.id < b.id ? 1 : -1) : db - da;
+};
+const SORTERS = { newest: byNewest, oldest: byOldest, longest: byLongest } as const;
+
+describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)', (dialect) => {
+  let t: TestApp;
+  const model: Call[] = [];
+
+  const get = async (path: string, params: Params) => {
+    const search = new URLSearchParams();
+    for (const [name, value] of Object.entries(params)) {
+      for (const item of Array.isArray(value) ? value : [value]) search.append(name, item);
+    }
+    const res = await t.app.inject({ method: 'GET', url: `${path}?${search.toString()}` });
+    return { status: res.statusCode, body: res.json() };
+  };
+
+  /** Every page of a list, walked by cursor. */
+  async function walk(params: Params, limit = 7): Promise<Call[]> {
+    const seen: Call[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 100; page++) {
+      const { status, body } = await get('/api/call-history', {
+        ...params,
+        limit: String(limit),
+        ...(cursor === null ? {} : { cursor }),
+      });
+      expect(status, JSON.stringify(body)).toBe(200);
+      seen.push(...(body.data as Call[]));
+      cursor = body.nextCursor as string | null;
+      if (cursor === null) return seen;
+    }
+    throw new Error('the cursor walk did not end');
+  }
+
+  async function ingest(body: Record<string, unknown>): Promise<Call> {
+    const res = await t.app.inject({ method: 'POST', url: '/api/call-history', payload: body });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json<Call>();
+  }
+
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    const random = prng(20251204);
+    for (let i = 0; i < 90; i++) model.push(await ingest(randomCall(random, i)));
+  }, 60_000);
+  afterAll(() => t.close());
+
+  const CASES: Params[] = [
+    {},
+    { agentId: 'agent_q1' },
+    { agentId: 'agent_q1,agent_q3' },
+    { agentId: ['agent_q2', 'agent_q3'] },
+    { status: 'completed' },
+    { status: 'ringing,in-progress' },
+    { direction: 'outbound' },
+    { sentiment: ['negative', 'neutral'] },
+    { endReason: 'voicemail' },
+    { from: '2025-01-10T00:00:00Z' },
+    { to: '2025-01-10T00:00:00Z' },
+    { from: '2025-01-05T00:00:00Z', to: '2025-01-20T00:00:00Z' },
+    { from: '2025-01-02T04:00:00+02:00' },
+    { minDuration: '300' },
+    { maxDuration: '300' },
+    { minDuration: '100', maxDuration: '500' },
+    { minCost: '1.5' },
+    { maxCost: '2.25' },
+    { callerNumber: '+15550002' },
+    { topic: 'billing' },
+    { topic: ['refund request', 'sales, upsell'] },
+    { hasRecording: 'true' },
+    { hasRecording: 'false' },
+    { hasTranscript: 'true' },
+    { hasTranscript: 'false' },
+    { 'collectedData.plan': 'pro' },
+    { 'collectedData.seats': '3' },
+    { 'collectedData.vip': 'true' },
+    { 'collectedData.plan': 'basic', 'collectedData.vip': 'false' },
+    { 'collectedData.missing': 'x' },
+    { q: 'refund' },
+    { q: 'REFUND invoice' },
+    { q: 'refund*' },
+    { q: '"thanks account"' },
+    { q: 'zebra' },
+    { q: 'lovelace' },
+    { q: 'onboarding' },
+    { q: 'oslo' },
+    { q: 'nothingmatchesthis' },
+    { status: 'completed', direction: 'inbound', hasRecording: 'true' },
+    { agentId: 'agent_q2', q: 'account', minDuration: '50' },
+    { sentiment: 'positive,neutral', topic: ['support', 'billing'], 'collectedData.plan': 'pro' },
+    { callerNumber: '+15550001', from: '2025-01-03T00:00:00Z', status: 'completed,failed' },
+  ];
+
+  it.each(CASES)('list %j: every sort, every page, equals the model', async (params) => {
+    const expected = model.filter((call) => matchesFilter(call, params));
+    // The data set is built so that every filter both keeps and drops some calls.
+    const empty = params.q === 'nothingmatchesthis' || 'collectedData.missing' in params;
+    if (!empty) expect(expected.length).toBeGreaterThan(0);
+    if (Object.keys(params).length > 0) expect(expected.length).toBeLessThan(model.length);
+    for (const [sort, sorter] of Object.entries(SORTERS)) {
+      const got = await walk({ ...params, sort });
+      expect(
+        got.map((c) => c.id),
+        `sort=${sort}`,
+      ).toEqual([...expected].sort(sorter).map((c) => c.id));
+    }
+    const { body } = await get('/api/call-history', { ...params, includeTotal: 'true' });
+    expect(body.total).toBe(expected.length);
+  });
+
+  it('relevance returns the matching calls, best first, and pages without repeats', async () => {
+    for (const q of ['refund', 'account invoice', 'refund*', 'lovelace']) {
+      const expected = model.filter((call) => matchesSearch(call, q));
+      const got = await walk({ q, sort: 'relevance' }, 4);
+      expect(new Set(got.map((c) => c.id)).size).toBe(got.length);
+      expect(got.map((c) => c.id).sort()).toEqual(expected.map((c) => c.id).sort());
+    }
+    // A match in the caller's name outranks one that only appears in a transcript.
+    const named = await ingest({
+      agentId: 'agent_q1',
+      callSid: newCallSid(),
+      callerName: 'Quokka Jones',
+      status: 'completed',
+    });
+    const mentioned = await ingest({
+      agentId: 'agent_q1',
+      callSid: newCallSid(),
+      status: 'completed',
+      transcript: 'Agent: we talked about a quokka once.',
+    });
+    const { body } = await get('/api/call-history', { q: 'quokka', sort: 'relevance' });
+    expect(body.data.map((c: Call) => c.id)).toEqual([named.id, mentioned.id]);
+    await t.app.inject({ method: 'DELETE', url: `/api/call-history/${named.id}` });
+    await t.app.inject({ method: 'DELETE', url: `/api/call-history/${mentioned.id}` });
+  });
+
+  it('search answers say where each call matched, with the words highlighted', async () => {
+    const { body } = await get('/api/call-history', { q: 'zebra' });
+    expect(body.data.length).toBeGreaterThan(0);
+    for (const call of body.data as Array<Call & { matches: any[] }>) {
+      expect(call.matches.length).toBeGreaterThan(0);
+      for (const match of call.matches) {
+        expect(match.highlights.length).toBeGreaterThan(0);
+        for (const { start, end } of match.highlights) {
+          expect(match.text.slice(start, end).toLowerCase()).toBe('zebra');
+        }
+      }
+    }
+    const plain = await get('/api/call-history', {});
+    expect(plain.body.data[0].matches).toBeUndefined();
+  });
+
+  it('a cursor walk never skips or repeats a call while new calls arrive', async () => {
+    const before = model.filter((call) => matchesFilter(call, { status: 'completed' }));
+    for (const sort of ['newest', 'oldest', 'longest'] as const) {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      const arrivals: string[] = [];
+      do {
+        const { body } = await get('/api/call-history', {
+          status: 'completed',
+          sort,
+          limit: '5',
+          ...(cursor === null ? {} : { cursor }),
+        });
+        seen.push(...body.data.map((c: Call) => c.id));
+        cursor = body.nextCursor;
+        // Between pages, calls arrive: some newer, some older, some longer than anything.
+        const arrival = await ingest({
+          agentId: 'agent_q1',
+          callSid: newCallSid(),
+          status: 'completed',
+          startedAt: arrivals.length % 2 === 0 ? '2030-01-01T00:00:00Z' : '2020-01-01T00:00:00Z',
+          duration: arrivals.length % 3 === 0 ? 99_999 : 1,
+        });
+        arrivals.push(arrival.id);
+      } while (cursor !== null);
+      for (const id of arrivals) {
+        await t.app.inject({ method: 'DELETE', url: `/api/call-history/${id}` });
+      }
+      expect(new Set(seen).size, `sort=${sort}: no repeats`).toBe(seen.length);
+      for (const call of before) expect(seen, `sort=${sort}: ${call.id} seen`).toContain(call.id);
+    }
+  });
+
+  it('refuses what it cannot answer, naming the field', async () => {
+    const bad: Array<[Params, string]> = [
+      [{ status: 'bogus' }, 'status'],
+      [{ direction: 'sideways' }, 'direction'],
+      [{ sentiment: 'angry,positive' }, 'sentiment'],
+      [{ endReason: 'bored' }, 'endReason'],
+      [{ from: 'yesterday' }, 'from'],
+      [{ from: '2025-02-01T00:00:00Z', to: '2025-01-01T00:00:00Z' }, 'to'],
+      [{ minDuration: '-1' }, 'minDuration'],
+      [{ minDuration: '10', maxDuration: '5' }, 'maxDuration'],
+      [{ minCost: 'cheap' }, 'minCost'],
+      [{ hasRecording: 'maybe' }, 'hasRecording'],
+      [{ sort: 'relevance' }, 'sort'],
+      [{ sort: 'loudest' }, 'sort'],
+      [{ q: '!!! ???' }, 'q'],
+      [{ 'collectedData.bad key': 'x' }, 'collectedData.bad key'],
+      [{ 'collectedData.plan': ['a', 'b'] }, 'collectedData.plan'],
+      [{ agentId: 'has space' }, 'agentId'],
+      [{ cursor: 'garbage!' }, 'cursor'],
+      [{ unknownFilter: '1' }, 'unknownFilter'],
+    ];
+    for (const [params, field] of bad) {
+      const { status, body } = await get('/api/call-history', params);
+      expect(status, JSON.stringify(params)).toBe(400);
+      expect(
+        body.errors.map((e: { field: string }) => e.field),
+        JSON.stringify(params),
+      ).toContain(field);
+    }
+    // A cursor only continues the sort it came from.
+    const { body } = await get('/api/call-history', { sort: 'oldest', limit: '1' });
+    const wrongSort = await get('/api/call-history', { sort: 'newest', cursor: body.nextCursor });
+    expect(wrongSort.status).toBe(400);
+    expect(wrongSort.body.errors[0].field).toBe('cursor');
+  });
+
+  it('endReason is accepted on ingest and kept like any other field', async () => {
+    const call = await ingest({
+      agentId: 'agent_q1',
+      callSid: newCallSid(),
+      status: 'in-progress',
+    });
+    expect(call.endReason).toBeNull();
+    const done = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/call-history/${call.id}/status`,
+      payload: { status: 'completed', endReason: 'transferred' },
+    });
+    expect(done.json().endReason).toBe('transferred');
+    const again = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/call-history/${call.id}/status`,
+      payload: { summary: 'later', endReason: null },
+    });
+    expect(again.json().endReason).toBe('transferred');
+    const refused = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/call-history/${call.id}/status`,
+      payload: { endReason: 'hung_up_angrily' },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().errors[0].field).toBe('endReason');
+    const completed = await t.app.inject({
+      method: 'POST',
+      url: '/api/webhooks/calls/completed',
+      payload: { callSid: uniqueId('CA-'), agentId: 'agent_q1', endReason: 'voicemail' },
+    });
+    expect(completed.json().endReason).toBe('voicemail');
+    for (const id of [call.id, completed.json().id]) {
+      await t.app.inject({ method: 'DELETE', url: `/api/call-history/${id}` });
+    }
+  });
+});
