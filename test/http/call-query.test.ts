@@ -398,6 +398,131 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     }
   });
 
+  /** The local calendar parts of an instant in a zone, via Intl (independent of the server). */
+  const localParts = (iso: string, timeZone: string) => {
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-CA', {
+        timeZone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+      })
+        .formatToParts(new Date(iso))
+        .map((p) => [p.type, p.value]),
+    );
+    return parts as Record<'year' | 'month' | 'day' | 'hour' | 'minute', string>;
+  };
+  const localKey = (iso: string, timeZone: string, bucket: string) => {
+    const p = localParts(iso, timeZone);
+    if (bucket === 'hour') return `${p.year}-${p.month}-${p.day}T${p.hour}`;
+    if (bucket === 'day') return `${p.year}-${p.month}-${p.day}`;
+    const date = new Date(`${p.year}-${p.month}-${p.day}T00:00:00Z`);
+    date.setUTCDate(date.getUTCDate() - ((date.getUTCDay() + 6) % 7));
+    return date.toISOString().slice(0, 10);
+  };
+  const nearestRank = (sorted: number[], p: number) =>
+    sorted.length === 0 ? null : sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1];
+
+  const STATS_CASES: Array<[Params, string, string]> = [
+    [{}, 'day', 'UTC'],
+    [{ status: 'completed,failed' }, 'week', 'Europe/Lisbon'],
+    [{ q: 'refund' }, 'day', 'America/New_York'],
+    [
+      { agentId: 'agent_q2', from: '2025-01-04T00:00:00Z', to: '2025-01-15T00:00:00Z' },
+      'hour',
+      'Asia/Kathmandu',
+    ],
+    [{ 'collectedData.plan': 'pro', hasRecording: 'true' }, 'day', 'Asia/Kolkata'],
+  ];
+
+  it.each(STATS_CASES)('stats %j by %s in %s equal the model', async (params, bucket, tz) => {
+    const calls = model.filter((call) => matchesFilter(call, params));
+    const { status, body } = await get('/api/call-history/stats', { ...params, bucket, tz });
+    expect(status, JSON.stringify(body)).toBe(200);
+    const count = (pick: (call: Call) => unknown, value: unknown) =>
+      calls.filter((call) => pick(call) === value).length;
+    expect(body.total).toBe(calls.length);
+    expect(body.byStatus).toEqual(
+      Object.fromEntries(STATUSES.map((s) => [s, count((c) => c.status, s)])),
+    );
+    expect(body.bySentiment).toEqual({
+      positive: count((c) => c.sentiment, 'positive'),
+      negative: count((c) => c.sentiment, 'negative'),
+      neutral: count((c) => c.sentiment, 'neutral'),
+      unknown: count((c) => c.sentiment, null),
+    });
+    expect(body.byDirection).toEqual({
+      inbound: count((c) => c.direction, 'inbound'),
+      outbound: count((c) => c.direction, 'outbound'),
+    });
+    const agentTotals = AGENTS.map((agentId) => ({
+      agentId,
+      total: count((c) => c.agentId, agentId),
+    }))
+      .filter((a) => a.total > 0)
+      .sort((a, b) => b.total - a.total || (a.agentId < b.agentId ? -1 : 1));
+    expect(body.byAgent).toEqual(agentTotals);
+    const durations = calls
+      .flatMap((c) => (c.duration === null ? [] : [c.duration]))
+      .sort((a, b) => a - b);
+    expect(body.duration.calls).toBe(durations.length);
+    expect(body.duration.p50).toBe(nearestRank(durations, 50));
+    expect(body.duration.p90).toBe(nearestRank(durations, 90));
+    expect(body.duration.avg).toBeCloseTo(
+      durations.reduce((a, b) => a + b, 0) / durations.length,
+      3,
+    );
+    // Money is summed in whole cents here, in micro-dollars there: the totals agree exactly.
+    const cents = calls.flatMap((c) => (c.cost === null ? [] : [Math.round(c.cost * 100)]));
+    expect(body.cost.calls).toBe(cents.length);
+    expect(body.cost.total).toBe(cents.reduce((a, b) => a + b, 0) / 100);
+
+    // Every call lands in the bucket of its local time; buckets are contiguous and zero-filled.
+    const expected = new Map<string, number>();
+    for (const call of calls) {
+      const key = localKey(call.startedAt, tz, bucket);
+      expected.set(key, (expected.get(key) ?? 0) + 1);
+    }
+    const got = new Map<string, number>();
+    for (const entry of body.series) {
+      const key = localKey(entry.start, tz, bucket);
+      const p = localParts(entry.start, tz);
+      expect(p.minute).toBe('00');
+      if (bucket !== 'hour') expect(p.hour).toBe('00');
+      // A week starts on a Monday: its own date is the Monday of its week.
+      if (bucket === 'week') expect(localKey(entry.start, tz, 'day')).toBe(key);
+      expect(got.has(key), `one bucket per period: ${key}`).toBe(false);
+      got.set(key, entry.total);
+      expect(
+        Object.values(entry.byStatus as Record<string, number>).reduce((a, b) => a + b, 0),
+      ).toBe(entry.total);
+    }
+    for (const [key, total] of expected) expect(got.get(key), key).toBe(total);
+    expect([...got.values()].reduce((a, b) => a + b, 0)).toBe(calls.length);
+    const starts = body.series.map((e: { start: string }) => Date.parse(e.start));
+    const span = { hour: 3_600_000, day: 86_400_000, week: 7 * 86_400_000 }[bucket]!;
+    for (let i = 1; i < starts.length; i++) {
+      // No gaps: consecutive buckets are one period apart (± an hour of daylight saving).
+      expect(Math.abs(starts[i] - starts[i - 1] - span)).toBeLessThanOrEqual(3_600_000);
+    }
+  });
+
+  it('stats refuse an unknown time zone and an endless series', async () => {
+    const badZone = await get('/api/call-history/stats', { tz: 'Mars/Olympus_Mons' });
+    expect(badZone.status).toBe(400);
+    expect(badZone.body.errors[0].field).toBe('tz');
+    const tooMany = await get('/api/call-history/stats', {
+      bucket: 'hour',
+      from: '2000-01-01T00:00:00Z',
+      to: '2025-01-01T00:00:00Z',
+    });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.errors[0].field).toBe('bucket');
+  });
+
   it('refuses what it cannot answer, naming the field', async () => {
     const bad: Array<[Params, string]> = [
       [{ status: 'bogus' }, 'status'],

@@ -76,6 +76,24 @@ export interface ListCallsOptions {
 /** A listed row with its sort key: startedAt, duration (-1 for none) or relevance score. */
 export type ListedCallRow = CallRow & { readonly sort_key: string | number };
 
+/** One UTC slot × status of the stats (see statsBySlot). */
+export interface StatsSlotRow {
+  /** `YYYY-MM-DDTHH` of the slot's UTC hour. */
+  readonly hour: string;
+  /** 0–3: the quarter of the hour (always 0 for hour slots). */
+  readonly quarter: number;
+  readonly status: string;
+  readonly calls: number;
+  readonly inbound: number;
+  readonly positive: number;
+  readonly negative: number;
+  readonly neutral: number;
+  readonly durationSum: number;
+  readonly durationCount: number;
+  readonly costSumMicros: number;
+  readonly costCount: number;
+}
+
 export type CallRepository = ReturnType<typeof createCallRepository>;
 
 export function createCallRepository(
@@ -228,6 +246,92 @@ export function createCallRepository(
         .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
         .executeTakeFirst();
       return Number(row?.total ?? 0);
+    },
+
+    /**
+     * The stats' raw material in one pass: per UTC time slot (an hour, or a quarter hour for
+     * zones off UTC by a fraction of an hour) and status, the counts and sums of everything the
+     * stats report. Reads only columns of the stats index.
+     */
+    async statsBySlot(
+      tenantId: string,
+      filter: CallFilter,
+      slotMinutes: 60 | 15,
+    ): Promise<StatsSlotRow[]> {
+      const quarter =
+        slotMinutes === 15
+          ? sql<number>`CAST(substr(calls.started_at, 15, 2) AS INTEGER) / 15`
+          : sql<number>`0`;
+      const count = (condition: RawBuilder<unknown>) =>
+        sql<number>`sum(CASE WHEN ${condition} THEN 1 ELSE 0 END)`;
+      const rows = await db
+        .selectFrom('calls')
+        .select([
+          sql<string>`substr(calls.started_at, 1, 13)`.as('hour'),
+          quarter.as('quarter'),
+          'calls.status',
+          sql<number>`count(*)`.as('calls'),
+          count(sql`calls.direction = 'inbound'`).as('inbound'),
+          count(sql`calls.sentiment = 'positive'`).as('positive'),
+          count(sql`calls.sentiment = 'negative'`).as('negative'),
+          count(sql`calls.sentiment = 'neutral'`).as('neutral'),
+          sql<number | null>`sum(calls.duration)`.as('duration_sum'),
+          sql<number>`count(calls.duration)`.as('duration_count'),
+          sql<number | string | null>`sum(calls.cost_micros)`.as('cost_sum'),
+          sql<number>`count(calls.cost_micros)`.as('cost_count'),
+        ])
+        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
+        .groupBy(
+          slotMinutes === 15
+            ? [sql`substr(calls.started_at, 1, 13)`, quarter, 'calls.status']
+            : [sql`substr(calls.started_at, 1, 13)`, 'calls.status'],
+        )
+        .execute();
+      // pg answers count and sum of bigint as text; numbers leave the repository.
+      return rows.map((row) => ({
+        hour: row.hour,
+        quarter: Number(row.quarter),
+        status: row.status,
+        calls: Number(row.calls),
+        inbound: Number(row.inbound),
+        positive: Number(row.positive),
+        negative: Number(row.negative),
+        neutral: Number(row.neutral),
+        durationSum: Number(row.duration_sum ?? 0),
+        durationCount: Number(row.duration_count),
+        costSumMicros: Number(row.cost_sum ?? 0),
+        costCount: Number(row.cost_count),
+      }));
+    },
+
+    /** Calls per agent. */
+    async statsByAgent(
+      tenantId: string,
+      filter: CallFilter,
+    ): Promise<Array<{ agentId: string; calls: number }>> {
+      const rows = await db
+        .selectFrom('calls')
+        .select(['calls.agent_id', sql<number>`count(*)`.as('calls')])
+        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
+        .groupBy('calls.agent_id')
+        .execute();
+      return rows.map((row) => ({ agentId: row.agent_id, calls: Number(row.calls) }));
+    },
+
+    /** How many calls lasted each distinct duration, shortest first (for exact percentiles). */
+    async durationHistogram(
+      tenantId: string,
+      filter: CallFilter,
+    ): Promise<Array<{ duration: number; calls: number }>> {
+      const rows = await db
+        .selectFrom('calls')
+        .select(['calls.duration', sql<number>`count(*)`.as('calls')])
+        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
+        .where('calls.duration', 'is not', null)
+        .groupBy('calls.duration')
+        .orderBy('calls.duration')
+        .execute();
+      return rows.map((row) => ({ duration: Number(row.duration), calls: Number(row.calls) }));
     },
 
     async insertEvent(row: NewCallEventRow): Promise<void> {

@@ -9,6 +9,8 @@ import {
   CallIdParams,
   CallPage,
   CallSidParams,
+  CallStats,
+  CallStatsQuery,
   CreateCallBody,
   ListCallEventsQuery,
   ListCallsQuery,
@@ -80,6 +82,20 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       },
     },
     (request) => calls.list(request.auth, request.query),
+  );
+
+  app.get(
+    '/api/call-history/stats',
+    {
+      config: { access: 'calls:read' },
+      schema: {
+        operationId: 'callStats',
+        summary: 'Totals, splits, durations, cost and a time series of the matching calls',
+        querystring: CallStatsQuery,
+        response: { 200: CallStats, ...problems },
+      },
+    },
+    (request) => calls.stats(request.auth, request.query),
   );
 
   app.get(

@@ -333,3 +333,58 @@ export const CallEventList = Type.Object({
   data: Type.Array(CallEvent),
   nextCursor: Nullable(Type.String()),
 });
+
+export const CallStatsQuery = Type.Object(
+  {
+    ...callFilterProperties,
+    bucket: Type.Optional(
+      StringEnum(['hour', 'day', 'week'], { description: 'Series bucket; default day' }),
+    ),
+    tz: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'IANA time zone of the buckets, e.g. Europe/Lisbon; default UTC',
+      }),
+    ),
+  },
+  collectedDataFilter,
+);
+export type CallStatsQuery = Static<typeof CallStatsQuery>;
+
+const countsBy = <T extends readonly string[]>(keys: T) =>
+  Type.Object(
+    Object.fromEntries(keys.map((key) => [key, Type.Integer()])) as Record<
+      T[number],
+      ReturnType<typeof Type.Integer>
+    >,
+  );
+
+export const CallStats = Type.Object({
+  total: Type.Integer(),
+  byStatus: countsBy(CALL_STATUSES),
+  bySentiment: countsBy([...SENTIMENTS, 'unknown'] as const),
+  byDirection: countsBy(DIRECTIONS),
+  byAgent: Type.Array(Type.Object({ agentId: Type.String(), total: Type.Integer() })),
+  duration: Type.Object({
+    calls: Type.Integer({ description: 'Calls with a duration' }),
+    avg: Nullable(Type.Number()),
+    p50: Nullable(Type.Number({ description: 'Nearest-rank median, seconds' })),
+    p90: Nullable(Type.Number()),
+  }),
+  cost: Type.Object({
+    calls: Type.Integer({ description: 'Calls with a cost' }),
+    total: Type.Number({ description: 'USD, summed exactly (integer micro-dollars)' }),
+    avg: Nullable(Type.Number()),
+  }),
+  bucket: StringEnum(['hour', 'day', 'week']),
+  tz: Type.String(),
+  series: Type.Array(
+    Type.Object({
+      start: Type.String({ format: 'date-time', description: 'UTC instant the bucket starts' }),
+      total: Type.Integer(),
+      byStatus: countsBy(CALL_STATUSES),
+    }),
+  ),
+});
+export type CallStats = Static<typeof CallStats>;

@@ -25,12 +25,16 @@ import {
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
 import type { CallRepository } from './calls.repository.js';
 import { parseCallFilter, searchMatches, type SearchMatch } from './call-query.js';
+import { buildStats, slotMinutesFor } from './call-stats.js';
+import { isTimeZone, ZoneOffsets } from '../../lib/time-zones.js';
 import {
   LIMITS,
   type Call,
   type CallCompletedWebhookBody,
   type CallEvent,
   type CallStartedWebhookBody,
+  type CallStats,
+  type CallStatsQuery,
   type CallStatus,
   type CreateCallBody,
   type ListCallEventsQuery,
@@ -284,6 +288,32 @@ export function createCallService({
             : null,
         ...(total === undefined ? {} : { total }),
       };
+    },
+
+    /** GET /api/call-history/stats: the same filters as the list, summed. */
+    async stats(auth: AuthContext, query: CallStatsQuery): Promise<CallStats> {
+      const filter = parseCallFilter(query);
+      const tz = query.tz ?? 'UTC';
+      if (!isTimeZone(tz)) {
+        throw new ValidationError([
+          { field: 'tz', message: 'must be an IANA time zone such as Europe/Lisbon or UTC' },
+        ]);
+      }
+      const zone = new ZoneOffsets(tz);
+      const [slots, agentsSeen, durations] = await Promise.all([
+        calls.statsBySlot(auth.tenantId, filter, slotMinutesFor(zone)),
+        calls.statsByAgent(auth.tenantId, filter),
+        calls.durationHistogram(auth.tenantId, filter),
+      ]);
+      return buildStats({
+        slots,
+        agents: agentsSeen,
+        durations,
+        bucket: query.bucket ?? 'day',
+        zone,
+        from: filter.from,
+        to: filter.to,
+      });
     },
 
     async listEvents(
