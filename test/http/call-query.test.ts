@@ -523,6 +523,143 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     expect(tooMany.body.errors[0].field).toBe('bucket');
   });
 
+  /** RFC 4180 parsing, written here so the test does not trust the server's writer. */
+  function parseCsv(text: string): string[][] {
+    const rows: string[][] = [];
+    let row: string[] = [];
+    let cell = '';
+    let quoted = false;
+    for (let i = 0; i < text.length; i++) {
+      const char = text[i]!;
+      if (quoted) {
+        if (char === '"' && text[i + 1] === '"') {
+          cell += '"';
+          i++;
+        } else if (char === '"') quoted = false;
+        else cell += char;
+      } else if (char === '"') quoted = true;
+      else if (char === ',') {
+        row.push(cell);
+        cell = '';
+      } else if (char === '\r' && text[i + 1] === '\n') {
+        row.push(cell);
+        rows.push(row);
+        row = [];
+        cell = '';
+        i++;
+      } else cell += char;
+    }
+    expect(cell, 'the file ends with a complete row').toBe('');
+    return rows;
+  }
+
+  const exportOf = async (params: Params) => {
+    const search = new URLSearchParams();
+    for (const [name, value] of Object.entries(params)) {
+      for (const item of Array.isArray(value) ? value : [value]) search.append(name, item);
+    }
+    const res = await t.app.inject({
+      method: 'GET',
+      url: `/api/call-history/export?${search.toString()}`,
+    });
+    return { status: res.statusCode, headers: res.headers, text: res.body };
+  };
+
+  const EXPORT_CASES: Params[] = [
+    {},
+    { status: 'completed', hasTranscript: 'true' },
+    { q: 'refund' },
+    { topic: 'sales, upsell' },
+  ];
+  it.each(EXPORT_CASES)(
+    'export %j as CSV and NDJSON holds exactly the matching calls, newest first',
+    async (params) => {
+      const expected = model.filter((call) => matchesFilter(call, params)).sort(byNewest);
+      const csv = await exportOf({ ...params, format: 'csv' });
+      expect(csv.status).toBe(200);
+      expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+      expect(csv.headers['content-disposition']).toMatch(/^attachment; filename="calls-.+\.csv"$/);
+      const [header, ...rows] = parseCsv(csv.text);
+      expect(header!.slice(0, 4)).toEqual(['id', 'callSid', 'agentId', 'userId']);
+      const column = (name: string) => header!.indexOf(name);
+      expect(rows.map((r) => r[column('id')])).toEqual(expected.map((c) => c.id));
+      for (const [i, call] of expected.entries()) {
+        const row = rows[i]!;
+        expect(row[column('transcript')]).toBe(call.transcript ?? '');
+        expect(row[column('topics')]).toBe(call.topics.join('; '));
+        expect(row[column('cost')]).toBe(call.cost === null ? '' : String(call.cost));
+        // Phone numbers start with "+": a spreadsheet would read them as formulas.
+        expect(row[column('callerNumber')]).toBe(`'${call.callerNumber}`);
+      }
+      const ndjson = await exportOf({ ...params, format: 'ndjson' });
+      expect(ndjson.headers['content-type']).toBe('application/x-ndjson; charset=utf-8');
+      const lines = ndjson.text.split('\n');
+      expect(lines.pop()).toBe('');
+      expect(lines.map((line) => JSON.parse(line))).toEqual(expected);
+    },
+  );
+
+  it('export pages through many calls; erasure removes a caller everywhere, and only them', async () => {
+    const caller = '+15559999';
+    const marker = uniqueId('erasable').replace(/-/g, '');
+    for (let i = 0; i < 520; i++) {
+      await ingest({
+        agentId: 'agent_q3',
+        callSid: newCallSid(),
+        callerNumber: caller,
+        callerName: i === 0 ? '=HYPERLINK("http://evil.example","click")' : 'Repeat Caller',
+        status: 'completed',
+        startedAt: new Date(Date.UTC(2025, 1, 1) + i * 60_000).toISOString(),
+        summary: `mentions ${marker}`,
+      });
+    }
+    const csv = await exportOf({ callerNumber: caller });
+    const [header, ...rows] = parseCsv(csv.text);
+    expect(rows).toHaveLength(520);
+    expect(new Set(rows.map((r) => r[0])).size).toBe(520);
+    const names = rows.map((r) => r[header!.indexOf('callerName')]);
+    expect(names).toContain(`'=HYPERLINK("http://evil.example","click")`);
+
+    const victim = rows[0]![0]!;
+    const before = (await get('/api/call-history', { includeTotal: 'true' })).body.total;
+    const erase = await t.app.inject({
+      method: 'POST',
+      url: '/api/call-history/erase',
+      payload: { callerNumber: caller },
+    });
+    expect(erase.statusCode).toBe(200);
+    expect(erase.json()).toEqual({ deleted: 520 });
+    expect((await get('/api/call-history', { includeTotal: 'true' })).body.total).toBe(
+      before - 520,
+    );
+    expect((await get('/api/call-history', { q: marker })).body.data).toEqual([]);
+    expect((await get('/api/call-history', { callerNumber: caller })).body.data).toEqual([]);
+    expect(
+      (await t.app.inject({ method: 'GET', url: `/api/call-history/${victim}/events` })).statusCode,
+    ).toBe(404);
+    expect(parseCsv((await exportOf({ callerNumber: caller })).text)).toHaveLength(1);
+    // Everyone else's calls are all still there.
+    expect((await walk({}, 100)).map((c) => c.id).sort()).toEqual(model.map((c) => c.id).sort());
+    // Erasing again finds nothing; a bad body names its field.
+    const again = await t.app.inject({
+      method: 'POST',
+      url: '/api/call-history/erase',
+      payload: { callerNumber: caller },
+    });
+    expect(again.json()).toEqual({ deleted: 0 });
+    const bad = await t.app.inject({ method: 'POST', url: '/api/call-history/erase', payload: {} });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().errors[0].field).toBe('callerNumber');
+  }, 60_000);
+
+  it('export refuses a bad filter or format before sending anything', async () => {
+    const bad = await exportOf({ format: 'xlsx' });
+    expect(bad.status).toBe(400);
+    expect(bad.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const badFilter = await exportOf({ status: 'bogus' });
+    expect(badFilter.status).toBe(400);
+  });
+
   it('refuses what it cannot answer, naming the field', async () => {
     const bad: Array<[Params, string]> = [
       [{ status: 'bogus' }, 'status'],

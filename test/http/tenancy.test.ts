@@ -141,6 +141,24 @@ describe.each(TEST_DIALECTS)('tenant isolation (%s)', (dialect) => {
       expect(page.data, query).toEqual([]);
       if (query.includes('includeTotal')) expect(page.total).toBe(0);
     }
+    // Stats, export and erasure are scoped the same way.
+    const stats = (
+      await send('GET', `/api/call-history/stats?agentId=${a.agentId}`, b.session())
+    ).json();
+    expect(stats.total).toBe(0);
+    const exported = await send('GET', '/api/call-history/export?format=ndjson', b.session());
+    expect(exported.body).not.toContain(a.callId);
+    expect(exported.body).toContain(b.callId);
+    const erased = await send(
+      'POST',
+      '/api/call-history/erase',
+      { authorization: `Bearer ${b.apiKey}` },
+      {
+        callerNumber: '+1234567890',
+      },
+    );
+    expect(erased.json()).toEqual({ deleted: 1 }); // B's own call from that number, not A's
+    expect((await send('GET', `/api/call-history/${a.callId}`, a.session())).statusCode).toBe(200);
     const agents = (await send('GET', '/api/agents', b.session())).json().data;
     expect(agents.map((x: any) => x.id)).not.toContain(a.agentId);
     const keys = (await send('GET', '/api/api-keys', b.session())).json().data;

@@ -3,7 +3,7 @@
 // Pure: the same numbers on both dialects.
 import { ValidationError } from '../../errors.js';
 import { microsToDollars } from '../../lib/money.js';
-import type { ZoneOffsets} from '../../lib/time-zones.js';
+import type { ZoneOffsets } from '../../lib/time-zones.js';
 import { bucketStart, nextBucket, type Bucket } from '../../lib/time-zones.js';
 import type { StatsSlotRow } from './calls.repository.js';
 import { CALL_STATUSES, type CallStats, type CallStatus } from './calls.schemas.js';

@@ -177,6 +177,16 @@ export function createCallRepository(
       return result.numDeletedRows > 0n;
     },
 
+    /** Deletes every call of one caller (events cascade, the search index follows). */
+    async deleteByCaller(tenantId: string, callerNumber: string): Promise<number> {
+      const result = await db
+        .deleteFrom('calls')
+        .where('tenant_id', '=', tenantId)
+        .where('caller_number', '=', callerNumber)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
     /**
      * A page of the tenant's calls matching `filter`, in `sort` order, continuing strictly past
      * `after`. Every sort ends with the id, so the order is total and a keyset cursor never skips

@@ -1,14 +1,19 @@
 // HTTP contract of /api/call-history. Thin: validate (by schema), call the service, answer.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { Readable } from 'node:stream';
 import { ProblemSchema } from '../../http/schema-helpers.js';
+import { EXPORT_CONTENT_TYPES, exportChunks } from './calls.export.js';
 import type { Services } from '../../services.js';
 import {
   Call,
   CallEventList,
   CallIdParams,
   CallPage,
+  CallExportQuery,
   CallSidParams,
+  EraseCallsBody,
+  EraseCallsResult,
   CallStats,
   CallStatsQuery,
   CreateCallBody,
@@ -96,6 +101,46 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       },
     },
     (request) => calls.stats(request.auth, request.query),
+  );
+
+  app.get(
+    '/api/call-history/export',
+    {
+      config: { access: 'calls:read' },
+      schema: {
+        operationId: 'exportCalls',
+        summary: 'The matching calls as CSV or NDJSON, newest first, streamed',
+        querystring: CallExportQuery,
+        response: {
+          // Streamed as it is read, never serialised (Fastify pipes streams).
+          200: Type.Unsafe<Readable>({ type: 'string', description: 'CSV or NDJSON' }),
+          ...problems,
+        },
+      },
+    },
+    async (request, reply) => {
+      const format = request.query.format ?? 'csv';
+      const pages = await calls.exportPages(request.auth, request.query);
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      void reply
+        .header('content-type', EXPORT_CONTENT_TYPES[format])
+        .header('content-disposition', `attachment; filename="calls-${stamp}.${format}"`);
+      return reply.send(Readable.from(exportChunks(pages, format)));
+    },
+  );
+
+  app.post(
+    '/api/call-history/erase',
+    {
+      config: { access: 'calls:write' },
+      schema: {
+        operationId: 'eraseCaller',
+        summary: "Delete every call from one caller (a data subject's erasure request)",
+        body: EraseCallsBody,
+        response: { 200: EraseCallsResult, ...problems },
+      },
+    },
+    (request) => calls.eraseCaller(request.auth, request.body),
   );
 
   app.get(

@@ -388,3 +388,27 @@ export const CallStats = Type.Object({
   ),
 });
 export type CallStats = Static<typeof CallStats>;
+
+export const CallExportQuery = Type.Object(
+  {
+    ...callFilterProperties,
+    format: Type.Optional(StringEnum(['csv', 'ndjson'], { description: 'Default csv' })),
+  },
+  collectedDataFilter,
+);
+export type CallExportQuery = Static<typeof CallExportQuery>;
+
+export const EraseCallsBody = Type.Object(
+  {
+    callerNumber: Type.String({
+      minLength: 1,
+      maxLength: LIMITS.callerNumberLength,
+      format: 'text',
+      description: 'Every call from this number is deleted, with its timeline',
+    }),
+  },
+  strict,
+);
+export type EraseCallsBody = Static<typeof EraseCallsBody>;
+
+export const EraseCallsResult = Type.Object({ deleted: Type.Integer() });

@@ -23,7 +23,7 @@ import {
   type Owner,
 } from './call-merge.js';
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
-import type { CallRepository } from './calls.repository.js';
+import type { CallRepository, PagePosition } from './calls.repository.js';
 import { parseCallFilter, searchMatches, type SearchMatch } from './call-query.js';
 import { buildStats, slotMinutesFor } from './call-stats.js';
 import { isTimeZone, ZoneOffsets } from '../../lib/time-zones.js';
@@ -33,14 +33,19 @@ import {
   type CallCompletedWebhookBody,
   type CallEvent,
   type CallStartedWebhookBody,
+  type CallExportQuery,
   type CallStats,
   type CallStatsQuery,
+  type EraseCallsBody,
   type CallStatus,
   type CreateCallBody,
   type ListCallEventsQuery,
   type ListCallsQuery,
   type UpdateCallStatusBody,
 } from './calls.schemas.js';
+
+/** Calls per export page: large enough to stream fast, small enough to never stall a write. */
+const EXPORT_PAGE = 500;
 
 /** What arrived, recorded as the event's kind. */
 export type IngestKind = 'create' | 'started' | 'completed';
@@ -314,6 +319,35 @@ export function createCallService({
         from: filter.from,
         to: filter.to,
       });
+    },
+
+    /**
+     * The export's pages: the list's filters, newest first, EXPORT_PAGE calls at a time by
+     * keyset. The filter is checked and the first page read before anything is sent, so a bad
+     * query is a 400 and an unreachable database a 503, not a truncated file.
+     */
+    async exportPages(auth: AuthContext, query: CallExportQuery): Promise<AsyncIterable<Call[]>> {
+      const filter = parseCallFilter(query);
+      const page = (after: PagePosition | undefined) =>
+        calls.list(auth.tenantId, filter, { sort: 'newest', after, limit: EXPORT_PAGE });
+      const first = await page(undefined);
+      return (async function* () {
+        let rows = first;
+        while (rows.length > 0) {
+          yield rows.map(toCall);
+          const last = rows.at(-1);
+          if (rows.length < EXPORT_PAGE || last === undefined) return;
+          rows = await page({ key: last.sort_key, id: last.id });
+        }
+      })();
+    },
+
+    /** POST /api/call-history/erase: every call from one number, with its timeline and index. */
+    async eraseCaller(auth: AuthContext, body: EraseCallsBody): Promise<{ deleted: number }> {
+      const deleted = await transactor.write((trx) =>
+        calls.inTransaction(trx).deleteByCaller(auth.tenantId, body.callerNumber),
+      );
+      return { deleted };
     },
 
     async listEvents(
