@@ -45,6 +45,14 @@ export interface Config {
   };
   /** Group commit: how many writes may share one SQLite transaction (1 = a commit per request). */
   readonly writeBatchMax: number;
+  readonly maintenance: {
+    /** Days a call is kept after it started, for tenants without their own setting; 0: forever. */
+    readonly retentionDays: number;
+    /** A call still ringing or in progress this long after it started is ended as failed; 0: never. */
+    readonly staleCallAfterMinutes: number;
+    /** How often this instance sweeps (retention, stale calls); 0: this instance never does. */
+    readonly sweepIntervalMs: number;
+  };
   readonly postgres: {
     /** Connections per server instance. */
     readonly poolMax: number;
@@ -201,6 +209,31 @@ export function loadConfig(env: Env = process.env): Config {
     problems,
   );
 
+  const retentionDays = parseInteger(
+    read('RETENTION_DAYS'),
+    'RETENTION_DAYS',
+    0,
+    0,
+    36_500,
+    problems,
+  );
+  const staleCallAfterMinutes = parseInteger(
+    read('STALE_CALL_AFTER_MINUTES'),
+    'STALE_CALL_AFTER_MINUTES',
+    240,
+    0,
+    43_200,
+    problems,
+  );
+  const sweepIntervalSeconds = parseInteger(
+    read('SWEEP_INTERVAL_SECONDS'),
+    'SWEEP_INTERVAL_SECONDS',
+    60,
+    0,
+    86_400,
+    problems,
+  );
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return Object.freeze({
@@ -212,6 +245,11 @@ export function loadConfig(env: Env = process.env): Config {
     nodeEnv,
     authRequired,
     devMode,
+    maintenance: Object.freeze({
+      retentionDays,
+      staleCallAfterMinutes,
+      sweepIntervalMs: sweepIntervalSeconds * 1000,
+    }),
     clerk: Object.freeze({
       jwtKey: clerkJwtKey,
       secretKey: clerkSecretKey,

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrator.js';
 import { buildApp, type App } from './http/app.js';
+import { startSweeper } from './modules/maintenance/maintenance.service.js';
 import { createServices } from './services.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -26,10 +27,24 @@ export async function startServer(config: Config): Promise<RunningServer> {
       { dialect: database.dialect, database: database.description, devMode: config.devMode },
       `callmind listening on ${address}`,
     );
+    // Sweeps are idempotent and batch-bounded, so every instance may run them (on PostgreSQL,
+    // SKIP LOCKED keeps instances off each other's rows); SWEEP_INTERVAL_SECONDS=0 opts one out.
+    const sweeper =
+      config.maintenance.sweepIntervalMs > 0
+        ? startSweeper(
+            () => services.maintenance.sweep(),
+            config.maintenance.sweepIntervalMs,
+            (result) => {
+              if (result instanceof Error) app.log.warn({ err: result }, 'sweep failed');
+              else if (result.ended + result.deleted > 0) app.log.info(result, 'swept calls');
+            },
+          )
+        : undefined;
     return {
       app,
       address,
       close: async () => {
+        await sweeper?.stop();
         await app.close(); // stops accepting, lets in-flight requests finish
         await services.transactor.drain();
         await database.close();

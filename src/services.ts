@@ -8,6 +8,11 @@ import { createAgentRepository } from './modules/agents/agents.repository.js';
 import { createAgentService, type AgentService } from './modules/agents/agents.service.js';
 import { createCallRepository } from './modules/calls/calls.repository.js';
 import { createCallService, type CallService } from './modules/calls/calls.service.js';
+import { createMaintenanceRepository } from './modules/maintenance/maintenance.repository.js';
+import {
+  createMaintenanceService,
+  type MaintenanceService,
+} from './modules/maintenance/maintenance.service.js';
 import { createHealthRepository } from './modules/health/health.repository.js';
 import { createHealthService, type HealthService } from './modules/health/health.service.js';
 import { createWebhookSigningRepository } from './modules/webhook-signing/webhook-signing.repository.js';
@@ -37,6 +42,7 @@ export interface Services {
   readonly apiKeys: ApiKeyService;
   readonly calls: CallService;
   readonly health: HealthService;
+  readonly maintenance: MaintenanceService;
   readonly transfer: TransferService;
   readonly webhookSigning: WebhookSigningService;
   readonly transactor: Transactor;
@@ -73,6 +79,13 @@ export function createServices({
     transactor,
     clock,
   });
+  const maintenance = createMaintenanceService({
+    maintenance: createMaintenanceRepository(db, dialect),
+    transactor,
+    clock,
+    retentionDays: config.maintenance.retentionDays,
+    staleCallAfterMinutes: config.maintenance.staleCallAfterMinutes,
+  });
   const webhookSigning = createWebhookSigningService({
     signing: webhookSigningRepository,
     transactor,
@@ -102,6 +115,7 @@ export function createServices({
     apiKeys,
     calls,
     health: createHealthService({ health: createHealthRepository(db) }),
+    maintenance,
     webhookSigning,
     transfer: createTransferService({ transfer: createTransferRepository(db), transactor }),
     transactor,

@@ -97,6 +97,13 @@ export interface WebhookDeliveriesTable {
   received_at: string;
 }
 
+export interface TenantSettingsTable {
+  tenant_id: string;
+  /** Days a call is kept after it started; 0: forever; null: the server's default. */
+  retention_days: number | null;
+  updated_at: string;
+}
+
 export interface Database {
   agents: AgentsTable;
   calls: CallsTable;
@@ -104,6 +111,7 @@ export interface Database {
   api_keys: ApiKeysTable;
   webhook_secrets: WebhookSecretsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  tenant_settings: TenantSettingsTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;

@@ -16,6 +16,7 @@ import type { Config } from '../config.js';
 import { AppError, ForbiddenError, UnauthorizedError } from '../errors.js';
 import { createFailureThrottle } from '../lib/failure-throttle.js';
 import { apiKeyRoutes } from '../modules/api-keys/api-keys.routes.js';
+import { settingsRoutes } from '../modules/maintenance/settings.routes.js';
 import type { Delivery } from '../modules/calls/calls.service.js';
 import type { AuthContext, Scope } from '../modules/identity/identity.js';
 import { agentRoutes } from '../modules/agents/agents.routes.js';
@@ -311,6 +312,7 @@ export async function buildApp({ config, services, logger }: BuildAppOptions): P
   await app.register(webhookRoutes, { services });
   await app.register(agentRoutes, { services });
   await app.register(apiKeyRoutes, { services });
+  await app.register(settingsRoutes, { services });
 
   if (config.devMode) {
     app.addHook('onReady', async () => {

@@ -290,6 +290,7 @@ describe.each(TEST_DIALECTS)('identity (%s)', (dialect) => {
         ['GET', '/api/api-keys', undefined],
         ['POST', '/api/api-keys', { name: 'escalate' }],
         ['DELETE', `/api/api-keys/${apiKeyId}`, undefined],
+        ['PUT', '/api/settings', { retentionDays: 1 }],
       ] as const) {
         const res = await send(method, url, bearer(apiKey), payload);
         expect(res.statusCode).toBe(403);
@@ -341,6 +342,21 @@ describe.each(TEST_DIALECTS)('identity (%s)', (dialect) => {
       });
       expect(res.statusCode).toBe(403);
       expect(res.json().code).toBe('admin_required');
+    });
+
+    it('only admins change retention; members may read it', async () => {
+      const change = await send('PUT', '/api/settings', bearer(clerk.session(member)), {
+        retentionDays: 1,
+      });
+      expect(change.statusCode).toBe(403);
+      expect(change.json().code).toBe('admin_required');
+      const read = await send('GET', '/api/settings', bearer(clerk.session(member)));
+      expect(read.statusCode).toBe(200);
+      expect(read.json().retentionDays).toBeNull();
+      const byAdmin = await send('PUT', '/api/settings', bearer(clerk.session(admin)), {
+        retentionDays: 90,
+      });
+      expect(byAdmin.json().effectiveRetentionDays).toBe(90);
     });
 
     it('members may ingest and read calls', async () => {

@@ -291,7 +291,15 @@ export function mergeIntoCall(
       input.costMicros,
       stored.cost_micros === null ? null : Number(stored.cost_micros),
     ),
-    end_reason: take(input.endReason, stored.end_reason),
+    // A call the sweeper ended for want of a final event gets the real reason when that event
+    // finally arrives (or none, rather than a reason that is no longer true).
+    end_reason:
+      stored.end_reason === 'missing_final_event' &&
+      input.status !== undefined &&
+      isTerminal(input.status) &&
+      !fillOnly
+        ? (input.endReason ?? null)
+        : take(input.endReason, stored.end_reason),
   };
   const changes: CallRowUpdate = {};
   for (const [column, value] of Object.entries(next) as Array<[keyof CallRowUpdate, unknown]>) {

@@ -218,7 +218,9 @@ export type Call = Static<typeof Call>;
 
 export const CallEvent = Type.Object({
   id: Type.Integer(),
-  kind: StringEnum(['create', 'started', 'completed', 'status_update']),
+  kind: StringEnum(['create', 'started', 'completed', 'status_update', 'sweep'], {
+    description: 'sweep: the stale-call sweeper ended the call',
+  }),
   outcome: StringEnum(['created', 'merged']),
   statusBefore: Nullable(StringEnum(CALL_STATUSES)),
   statusAfter: StringEnum(CALL_STATUSES),

@@ -1,0 +1,124 @@
+// SQL of the background sweepers and the tenant settings they read. Sweeps work in bounded
+// batches, each in its own short write transaction, so they never hold SQLite's write lock for
+// long; on PostgreSQL, SKIP LOCKED lets several instances sweep at once without waiting.
+import type { Kysely, Transaction } from 'kysely';
+import type { Dialect } from '../../db/database.js';
+import type { Database } from '../../db/types.js';
+
+export interface StaleCall {
+  readonly tenantId: string;
+  readonly id: string;
+  readonly status: string;
+}
+
+export type MaintenanceRepository = ReturnType<typeof createMaintenanceRepository>;
+
+export function createMaintenanceRepository(
+  db: Kysely<Database> | Transaction<Database>,
+  dialect: Dialect,
+) {
+  return {
+    inTransaction: (trx: Transaction<Database>) => createMaintenanceRepository(trx, dialect),
+
+    /** Live calls that started before `cutoff`, locked for this transaction (PostgreSQL). */
+    async claimStaleCalls(cutoff: string, limit: number): Promise<StaleCall[]> {
+      let query = db
+        .selectFrom('calls')
+        .select(['tenant_id', 'id', 'status'])
+        .where('status', 'in', ['ringing', 'in-progress'])
+        .where('started_at', '<', cutoff)
+        .orderBy('started_at')
+        .limit(limit);
+      if (dialect === 'postgres') query = query.forUpdate().skipLocked();
+      const rows = await query.execute();
+      return rows.map((row) => ({ tenantId: row.tenant_id, id: row.id, status: row.status }));
+    },
+
+    /** Ends a claimed call as failed: its final event never came. */
+    async endStaleCall(call: StaleCall, now: string): Promise<void> {
+      await db
+        .updateTable('calls')
+        .set({ status: 'failed', end_reason: 'missing_final_event', updated_at: now })
+        .where('tenant_id', '=', call.tenantId)
+        .where('id', '=', call.id)
+        .execute();
+      await db
+        .insertInto('call_events')
+        .values({
+          tenant_id: call.tenantId,
+          call_id: call.id,
+          kind: 'sweep',
+          outcome: 'merged',
+          status_before: call.status,
+          status_after: 'failed',
+          received_at: now,
+          payload: JSON.stringify({ endReason: 'missing_final_event' }),
+        })
+        .execute();
+    },
+
+    /** Tenants whose own retention differs from the default (0: keep forever). */
+    async retentionOverrides(): Promise<Array<{ tenantId: string; days: number }>> {
+      const rows = await db
+        .selectFrom('tenant_settings')
+        .select(['tenant_id', 'retention_days'])
+        .where('retention_days', 'is not', null)
+        .execute();
+      return rows.map((row) => ({ tenantId: row.tenant_id, days: Number(row.retention_days) }));
+    },
+
+    /**
+     * Deletes up to `limit` calls that started before `cutoff`: one tenant's, or (tenantId
+     * undefined) those of every tenant without its own retention. Events cascade; the search
+     * index follows. Returns how many went.
+     */
+    async deleteExpired(
+      cutoff: string,
+      tenantId: string | undefined,
+      limit: number,
+    ): Promise<number> {
+      let expired = db
+        .selectFrom('calls')
+        .select('id')
+        .where('started_at', '<', cutoff)
+        .where((eb) =>
+          tenantId !== undefined
+            ? eb('tenant_id', '=', tenantId)
+            : eb(
+                'tenant_id',
+                'not in',
+                eb
+                  .selectFrom('tenant_settings')
+                  .select('tenant_id')
+                  .where('retention_days', 'is not', null),
+              ),
+        )
+        .limit(limit);
+      if (dialect === 'postgres') expired = expired.forUpdate().skipLocked();
+      const result = await db.deleteFrom('calls').where('id', 'in', expired).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    async getSettings(tenantId: string): Promise<{ retentionDays: number | null }> {
+      const row = await db
+        .selectFrom('tenant_settings')
+        .select('retention_days')
+        .where('tenant_id', '=', tenantId)
+        .executeTakeFirst();
+      return {
+        retentionDays:
+          row === undefined || row.retention_days === null ? null : Number(row.retention_days),
+      };
+    },
+
+    async setRetention(tenantId: string, days: number | null, now: string): Promise<void> {
+      await db
+        .insertInto('tenant_settings')
+        .values({ tenant_id: tenantId, retention_days: days, updated_at: now })
+        .onConflict((oc) =>
+          oc.column('tenant_id').doUpdateSet({ retention_days: days, updated_at: now }),
+        )
+        .execute();
+    },
+  };
+}

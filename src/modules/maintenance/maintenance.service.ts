@@ -1,0 +1,140 @@
+// The background sweepers: retention (calls older than the tenant's or the default number of
+// days go) and stale calls (a call still ringing or in progress long after it started lost its
+// final event: it is ended as failed, endReason missing_final_event). Also the tenant setting
+// they read. Each batch is its own short write; a sweep does a bounded amount of work, so one
+// tick never holds the database for long and a backlog drains over several ticks.
+import type { Transactor } from '../../db/transactor.js';
+import type { Clock } from '../../lib/time.js';
+import type { AuthContext } from '../identity/identity.js';
+import type { MaintenanceRepository } from './maintenance.repository.js';
+
+const BATCH = 500;
+/** Batches per kind of work per sweep: at most 10,000 calls ended and 10,000 deleted a tick. */
+const MAX_BATCHES = 20;
+const DAY_MS = 86_400_000;
+
+export interface SweepResult {
+  readonly ended: number;
+  readonly deleted: number;
+}
+
+export interface RetentionSettings {
+  /** The tenant's own setting: days, 0 for forever, null to follow the default. */
+  readonly retentionDays: number | null;
+  readonly defaultRetentionDays: number;
+  /** What applies: days, or 0 for forever. */
+  readonly effectiveRetentionDays: number;
+}
+
+export interface MaintenanceServiceDeps {
+  readonly maintenance: MaintenanceRepository;
+  readonly transactor: Transactor;
+  readonly clock: Clock;
+  readonly retentionDays: number;
+  readonly staleCallAfterMinutes: number;
+}
+
+export type MaintenanceService = ReturnType<typeof createMaintenanceService>;
+
+export function createMaintenanceService({
+  maintenance,
+  transactor,
+  clock,
+  retentionDays,
+  staleCallAfterMinutes,
+}: MaintenanceServiceDeps) {
+  const settingsOf = (own: number | null): RetentionSettings => ({
+    retentionDays: own,
+    defaultRetentionDays: retentionDays,
+    effectiveRetentionDays: own ?? retentionDays,
+  });
+
+  async function inBatches(work: () => Promise<number>): Promise<number> {
+    let total = 0;
+    for (let batch = 0; batch < MAX_BATCHES; batch++) {
+      const done = await work();
+      total += done;
+      if (done < BATCH) break;
+    }
+    return total;
+  }
+
+  return {
+    /** One sweep: stale calls ended, expired calls deleted. */
+    async sweep(): Promise<SweepResult> {
+      const now = clock();
+      let ended = 0;
+      if (staleCallAfterMinutes > 0) {
+        const cutoff = new Date(now.getTime() - staleCallAfterMinutes * 60_000).toISOString();
+        ended = await inBatches(() =>
+          transactor.write(async (trx) => {
+            const repo = maintenance.inTransaction(trx);
+            const stale = await repo.claimStaleCalls(cutoff, BATCH);
+            for (const call of stale) await repo.endStaleCall(call, now.toISOString());
+            return stale.length;
+          }),
+        );
+      }
+
+      const cutoffFor = (days: number) => new Date(now.getTime() - days * DAY_MS).toISOString();
+      let deleted = 0;
+      for (const { tenantId, days } of await maintenance.retentionOverrides()) {
+        if (days === 0) continue;
+        deleted += await inBatches(() =>
+          transactor.write((trx) =>
+            maintenance.inTransaction(trx).deleteExpired(cutoffFor(days), tenantId, BATCH),
+          ),
+        );
+      }
+      if (retentionDays > 0) {
+        deleted += await inBatches(() =>
+          transactor.write((trx) =>
+            maintenance
+              .inTransaction(trx)
+              .deleteExpired(cutoffFor(retentionDays), undefined, BATCH),
+          ),
+        );
+      }
+      return { ended, deleted };
+    },
+
+    async getRetention(auth: AuthContext): Promise<RetentionSettings> {
+      const { retentionDays: own } = await maintenance.getSettings(auth.tenantId);
+      return settingsOf(own);
+    },
+
+    async setRetention(auth: AuthContext, days: number | null): Promise<RetentionSettings> {
+      await transactor.write((trx) =>
+        maintenance.inTransaction(trx).setRetention(auth.tenantId, days, clock().toISOString()),
+      );
+      return settingsOf(days);
+    },
+  };
+}
+
+/** Runs `sweep` every `intervalMs`, never two at once; a failed sweep is reported and retried. */
+export function startSweeper(
+  sweep: () => Promise<SweepResult>,
+  intervalMs: number,
+  onResult: (result: SweepResult | Error) => void,
+): { stop(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  const tick = () => {
+    if (running !== undefined) return;
+    running = sweep()
+      .then(onResult, (error: unknown) =>
+        onResult(error instanceof Error ? error : new Error(String(error))),
+      )
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  const timer = setInterval(tick, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
