@@ -42,6 +42,8 @@ export interface Config {
   readonly sqlite: {
     readonly synchronous: SqliteSynchronous;
     readonly busyTimeoutMs: number;
+    /** Reader threads for lists, search, stats and export; 0 reads on the main thread. */
+    readonly readers: number;
   };
   /** Group commit: how many writes may share one SQLite transaction (1 = a commit per request). */
   readonly writeBatchMax: number;
@@ -175,6 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
     600_000,
     problems,
   );
+  const sqliteReaders = parseInteger(read('SQLITE_READERS'), 'SQLITE_READERS', 1, 0, 64, problems);
   const writeBatchMax = parseInteger(
     read('WRITE_BATCH_MAX'),
     'WRITE_BATCH_MAX',
@@ -262,7 +265,11 @@ export function loadConfig(env: Env = process.env): Config {
       windowMs: rateLimitWindowMs,
       authFailuresPerMinute,
     }),
-    sqlite: Object.freeze({ synchronous: synchronousRaw as SqliteSynchronous, busyTimeoutMs }),
+    sqlite: Object.freeze({
+      synchronous: synchronousRaw as SqliteSynchronous,
+      busyTimeoutMs,
+      readers: sqliteReaders,
+    }),
     writeBatchMax,
     postgres: Object.freeze({ poolMax, connectTimeoutMs, statementTimeoutMs }),
   });

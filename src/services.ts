@@ -73,7 +73,7 @@ export function createServices({
   });
   const webhookSigningRepository = createWebhookSigningRepository(db);
   const calls = createCallService({
-    calls: createCallRepository(db, dialect),
+    calls: createCallRepository(db, dialect, database.readDb),
     agents,
     deliveries: webhookSigningRepository,
     transactor,

@@ -7,12 +7,18 @@ import pg from 'pg';
 import type { Config, SqliteSynchronous } from '../config.js';
 import { isTransientDatabaseError } from './errors.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
+import { createReaderKysely, SqliteReaderPool } from './sqlite-reader.js';
 import type { Database } from './types.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
 export interface DatabaseHandle {
   readonly db: Kysely<Database>;
+  /**
+   * Where heavy reads (lists, search, stats, export) run: SQLite reader threads, so they never
+   * block writes on the event loop; the same pool as `db` on PostgreSQL.
+   */
+  readonly readDb: Kysely<Database>;
   readonly dialect: Dialect;
   /** Where the data lives, for logs: a file path, or a URL without its password. */
   readonly description: string;
@@ -22,6 +28,8 @@ export interface DatabaseHandle {
 export interface SqliteOptions {
   readonly synchronous: SqliteSynchronous;
   readonly busyTimeoutMs: number;
+  /** Reader threads for heavy reads; 0 reads on the main thread. */
+  readonly readers?: number;
 }
 
 export type DatabaseConfig = Pick<Config, 'database' | 'sqlite' | 'postgres'>;
@@ -32,13 +40,20 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   const target = config.database;
   if (target.dialect === 'postgres') return openPostgres(target.url, config.postgres);
   const connection = openSqliteConnection(target.file, config.sqlite);
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(connection) });
+  const readers = target.file === ':memory:' ? 0 : (config.sqlite.readers ?? 0);
+  const readerPool =
+    readers > 0
+      ? new SqliteReaderPool(path.resolve(target.file), readers, config.sqlite.busyTimeoutMs)
+      : undefined;
   return {
-    db: new Kysely<Database>({ dialect: new ImmediateSqliteDialect(connection) }),
+    db,
+    readDb: readerPool === undefined ? db : createReaderKysely(readerPool),
     dialect: 'sqlite',
     description: path.resolve(target.file),
     close: async () => {
+      await readerPool?.close();
       if (connection.open) connection.close();
-      await Promise.resolve();
     },
   };
 }
@@ -133,10 +148,12 @@ function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
   // A checked-out client whose socket dies emits 'error' too; its query already rejects with
   // the cause, which the request turns into a 503, so the event itself needs only a listener.
   pool.on('connect', (client) => client.on('error', () => {}));
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: destroyingBrokenClients(pool) }),
+  });
   return {
-    db: new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: destroyingBrokenClients(pool) }),
-    }),
+    db,
+    readDb: db,
     dialect: 'postgres',
     description: redactDatabaseUrl(url),
     close: async () => {

@@ -7,6 +7,8 @@ const TRANSIENT_DB_CODES = new Set([
   'SQLITE_IOERR',
   'SQLITE_READONLY',
   'SQLITE_CANTOPEN',
+  // A reader thread (sqlite-reader.ts) that died; the next read gets a new one.
+  'SQLITE_READER_EXITED',
 ]);
 
 // PostgreSQL SQLSTATE classes and codes that mean "not now" rather than "never": connection

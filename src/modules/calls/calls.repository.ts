@@ -96,9 +96,14 @@ export interface StatsSlotRow {
 
 export type CallRepository = ReturnType<typeof createCallRepository>;
 
+/**
+ * `reads` runs the heavy reads (list, count, stats): SQLite reader threads in the server, so they
+ * never stall writes; the same as `db` inside a transaction and on PostgreSQL.
+ */
 export function createCallRepository(
   db: Kysely<Database> | Transaction<Database>,
   dialect: Dialect,
+  reads: Kysely<Database> | Transaction<Database> = db,
 ) {
   return {
     inTransaction: (trx: Transaction<Database>) => createCallRepository(trx, dialect),
@@ -202,7 +207,7 @@ export function createCallRepository(
         const search = filter.search;
         if (search === undefined) throw new Error('relevance needs search terms');
         const rank = relevance(dialect, tenantId, search);
-        let query = db
+        let query = reads
           .selectFrom('calls')
           .select(columns)
           .select(rank.score.as('sort_key'))
@@ -226,7 +231,7 @@ export function createCallRepository(
       }
 
       const key = SORT_KEYS[sort];
-      let query = db
+      let query = reads
         .selectFrom('calls')
         .select(columns)
         .select(key.expression.as('sort_key'))
@@ -250,7 +255,7 @@ export function createCallRepository(
 
     /** How many of the tenant's calls match `filter`. */
     async count(tenantId: string, filter: CallFilter): Promise<number> {
-      const row = await db
+      const row = await reads
         .selectFrom('calls')
         .select((eb) => eb.fn.countAll().as('total'))
         .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
@@ -274,7 +279,7 @@ export function createCallRepository(
           : sql<number>`0`;
       const count = (condition: RawBuilder<unknown>) =>
         sql<number>`sum(CASE WHEN ${condition} THEN 1 ELSE 0 END)`;
-      const rows = await db
+      const rows = await reads
         .selectFrom('calls')
         .select([
           sql<string>`substr(calls.started_at, 1, 13)`.as('hour'),
@@ -319,7 +324,7 @@ export function createCallRepository(
       tenantId: string,
       filter: CallFilter,
     ): Promise<Array<{ agentId: string; calls: number }>> {
-      const rows = await db
+      const rows = await reads
         .selectFrom('calls')
         .select(['calls.agent_id', sql<number>`count(*)`.as('calls')])
         .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
@@ -333,7 +338,7 @@ export function createCallRepository(
       tenantId: string,
       filter: CallFilter,
     ): Promise<Array<{ duration: number; calls: number }>> {
-      const rows = await db
+      const rows = await reads
         .selectFrom('calls')
         .select(['calls.duration', sql<number>`count(*)`.as('calls')])
         .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))

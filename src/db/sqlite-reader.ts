@@ -1,0 +1,211 @@
+// Heavy SQLite reads (lists, search, stats, export pages) off the event loop. better-sqlite3 is
+// synchronous: a 40 ms stats query on the main thread is 40 ms in which no write is accepted.
+// Here a worker thread holds its own read-only connection (WAL lets it read while the main
+// connection writes) and runs the SQL Kysely compiled; the main thread only awaits the rows.
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import {
+  Kysely,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  type QueryResult,
+} from 'kysely';
+import type { Database } from './types.js';
+
+/**
+ * The worker's code, kept here as text so the same file works from TypeScript sources (tests,
+ * tsx) and from the build: a worker file would need its own loader in each. It is CommonJS and
+ * loads better-sqlite3 by the absolute path the main thread resolved.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driverPath);
+const db = new Database(workerData.file, {
+  readonly: true,
+  fileMustExist: true,
+  timeout: workerData.busyTimeoutMs,
+});
+db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
+const statements = new Map();
+parentPort.on('message', ({ id, sql, parameters }) => {
+  try {
+    let statement = statements.get(sql);
+    if (statement === undefined) {
+      statement = db.prepare(sql);
+      if (statements.size >= 500) statements.clear();
+      statements.set(sql, statement);
+    }
+    if (!statement.reader) throw new Error('the read pool only runs queries that return rows');
+    parentPort.postMessage({ id, rows: statement.all(parameters) });
+  } catch (error) {
+    parentPort.postMessage({
+      id,
+      error: { message: String(error && error.message), code: error && error.code },
+    });
+  }
+});
+`;
+
+interface Pending {
+  resolve(rows: unknown[]): void;
+  reject(error: Error): void;
+}
+
+class ReaderThread {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  constructor(file: string, busyTimeoutMs: number) {
+    const driverPath = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { file, busyTimeoutMs, driverPath },
+    });
+    this.worker.unref();
+    this.worker.on('message', (message: { id: number; rows?: unknown[]; error?: ReaderError }) => {
+      const pending = this.pending.get(message.id);
+      if (pending === undefined) return;
+      this.pending.delete(message.id);
+      if (message.error !== undefined) {
+        const error = new Error(message.error.message) as Error & { code?: string };
+        if (message.error.code !== undefined) error.code = message.error.code;
+        pending.reject(error);
+      } else {
+        pending.resolve(message.rows ?? []);
+      }
+    });
+    const fail = (error: Error) => {
+      this.failure = error;
+      for (const pending of this.pending.values()) pending.reject(error);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => {
+      // Transient (a 503, retried by the sender): the pool starts a new thread for the next read.
+      const error = new Error(`SQLite reader exited with code ${code}`) as Error & { code: string };
+      error.code = 'SQLITE_READER_EXITED';
+      fail(error);
+    });
+  }
+
+  /** Queries waiting on this thread: the pool sends new ones to the least busy. */
+  get load(): number {
+    return this.pending.size;
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  run(sql: string, parameters: readonly unknown[]): Promise<unknown[]> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise<unknown[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, sql, parameters });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+interface ReaderError {
+  message: string;
+  code?: string;
+}
+
+/** A few reader threads; each query goes to the one with the fewest waiting. */
+export class SqliteReaderPool {
+  private threads: ReaderThread[];
+
+  constructor(
+    private readonly file: string,
+    size: number,
+    private readonly busyTimeoutMs: number,
+  ) {
+    this.threads = Array.from({ length: size }, () => new ReaderThread(file, busyTimeoutMs));
+  }
+
+  private closed = false;
+
+  run(sql: string, parameters: readonly unknown[]): Promise<unknown[]> {
+    if (this.closed) return Promise.reject(new Error('the SQLite read pool is closed'));
+    // A thread that died (it should not) is replaced rather than failing every later read.
+    this.threads = this.threads.map((thread) =>
+      thread.failed ? new ReaderThread(this.file, this.busyTimeoutMs) : thread,
+    );
+    const thread = this.threads.reduce((least, candidate) =>
+      candidate.load < least.load ? candidate : least,
+    );
+    return thread.run(sql, parameters);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.threads.map((thread) => thread.close()));
+  }
+}
+
+class ReaderConnection implements DatabaseConnection {
+  constructor(private readonly pool: SqliteReaderPool) {}
+
+  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const rows = await this.pool.run(compiledQuery.sql, compiledQuery.parameters);
+    return { rows: rows as R[] };
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('the SQLite read pool does not stream; read in keyset pages');
+  }
+}
+
+class ReaderDriver implements Driver {
+  private readonly connection: ReaderConnection;
+
+  constructor(pool: SqliteReaderPool) {
+    this.connection = new ReaderConnection(pool);
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return this.connection;
+  }
+
+  beginTransaction(): Promise<void> {
+    return Promise.reject(new Error('the SQLite read pool is read-only: no transactions'));
+  }
+
+  commitTransaction(): Promise<void> {
+    return this.beginTransaction();
+  }
+
+  rollbackTransaction(): Promise<void> {
+    return this.beginTransaction();
+  }
+
+  async releaseConnection(): Promise<void> {}
+
+  async destroy(): Promise<void> {}
+}
+
+/** A Kysely instance whose queries run on the reader threads. */
+export function createReaderKysely(pool: SqliteReaderPool): Kysely<Database> {
+  return new Kysely<Database>({
+    dialect: {
+      createAdapter: () => new SqliteAdapter(),
+      createDriver: () => new ReaderDriver(pool),
+      createIntrospector: (db) => new SqliteIntrospector(db),
+      createQueryCompiler: () => new SqliteQueryCompiler(),
+    },
+  });
+}
