@@ -7,6 +7,7 @@ import * as callFieldSources from './migrations/2026-11-25T1400_call_field_sourc
 import * as webhookSigning from './migrations/2026-11-25T1500_webhook_signing.js';
 import * as searchAndEndReason from './migrations/2026-12-04T1000_search_and_end_reason.js';
 import * as tenantSettings from './migrations/2026-12-04T1100_tenant_settings.js';
+import * as searchVocabulary from './migrations/2026-12-04T1200_search_vocabulary.js';
 import type { Dialect } from './database.js';
 import type { Database } from './types.js';
 
@@ -24,6 +25,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-11-25T1500_webhook_signing': webhookSigning,
   '2026-12-04T1000_search_and_end_reason': searchAndEndReason,
   '2026-12-04T1100_tenant_settings': tenantSettings,
+  '2026-12-04T1200_search_vocabulary': searchVocabulary,
 };
 
 export function createMigrator(db: Kysely<Database>, dialect: MigrationDialect): Migrator {

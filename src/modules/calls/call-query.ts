@@ -209,12 +209,16 @@ export function parseSearch(q: string): SearchTerm[] {
   return terms;
 }
 
-/** FTS5 MATCH expression; every word is quoted, so nothing a user types is FTS5 syntax. */
-export function toFts5Query(terms: readonly SearchTerm[], tenantToken: string): string {
+/**
+ * FTS5 MATCH expression; every word is quoted, so nothing a user types is FTS5 syntax. With a
+ * tenant token, only that tenant's calls match.
+ */
+export function toFts5Query(terms: readonly SearchTerm[], tenantToken?: string): string {
   const expression = terms
     .map((term) => `"${term.words.join(' ')}"${term.prefix ? ' *' : ''}`)
     .join(' AND ');
-  return `tenant : "${tenantToken}" AND {caller_name topics summary collected transcript} : (${expression})`;
+  const content = `{caller_name topics summary collected transcript} : (${expression})`;
+  return tenantToken === undefined ? content : `tenant : "${tenantToken}" AND ${content}`;
 }
 
 /** PostgreSQL tsquery text for to_tsquery('simple', …); words hold only letters and digits. */

@@ -17,7 +17,13 @@ import type {
   NewCallEventRow,
   NewCallRow,
 } from '../../db/types.js';
-import { toFts5Query, toTsQuery, type CallFilter, type CallSort } from './call-query.js';
+import {
+  toFts5Query,
+  toTsQuery,
+  type CallFilter,
+  type CallSort,
+  type SearchTerm,
+} from './call-query.js';
 
 /** Every stored column of a call (not PostgreSQL's generated search_vector). */
 export const CALL_COLUMNS = [
@@ -203,6 +209,9 @@ export function createCallRepository(
       { sort, after, limit }: ListCallsOptions,
     ): Promise<ListedCallRow[]> {
       const columns = CALL_COLUMNS.map((column) => `calls.${column}` as const);
+      if (dialect === 'sqlite' && filter.search !== undefined) {
+        return listSqliteSearch(reads, tenantId, filter, filter.search, { sort, after, limit });
+      }
       if (sort === 'relevance') {
         const search = filter.search;
         if (search === undefined) throw new Error('relevance needs search terms');
@@ -211,7 +220,9 @@ export function createCallRepository(
           .selectFrom('calls')
           .select(columns)
           .select(rank.score.as('sort_key'))
-          .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, rank.joined)));
+          .where((eb) =>
+            eb.and(filterConditions(eb, dialect, tenantId, filter, rank.joined ? 'joined' : 'in')),
+          );
         if (rank.join !== undefined) {
           query = query.innerJoin(rank.join.as('ranked'), (join) =>
             join.on(sql<SqlBool>`calls.rowid = ranked.call_rowid`),
@@ -235,7 +246,7 @@ export function createCallRepository(
         .selectFrom('calls')
         .select(columns)
         .select(key.expression.as('sort_key'))
-        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)));
+        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')));
       if (after !== undefined) {
         const bound =
           sort === 'longest' ? sql`CAST(${after.key} AS DOUBLE PRECISION)` : sql`${after.key}`;
@@ -255,10 +266,13 @@ export function createCallRepository(
 
     /** How many of the tenant's calls match `filter`. */
     async count(tenantId: string, filter: CallFilter): Promise<number> {
+      if (dialect === 'sqlite' && filter.search !== undefined) {
+        return countSqliteSearch(reads, tenantId, filter, filter.search);
+      }
       const row = await reads
         .selectFrom('calls')
         .select((eb) => eb.fn.countAll().as('total'))
-        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
+        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')))
         .executeTakeFirst();
       return Number(row?.total ?? 0);
     },
@@ -295,7 +309,7 @@ export function createCallRepository(
           sql<number | string | null>`sum(calls.cost_micros)`.as('cost_sum'),
           sql<number>`count(calls.cost_micros)`.as('cost_count'),
         ])
-        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
+        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')))
         .groupBy(
           slotMinutes === 15
             ? [sql`substr(calls.started_at, 1, 13)`, quarter, 'calls.status']
@@ -327,7 +341,7 @@ export function createCallRepository(
       const rows = await reads
         .selectFrom('calls')
         .select(['calls.agent_id', sql<number>`count(*)`.as('calls')])
-        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
+        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')))
         .groupBy('calls.agent_id')
         .execute();
       return rows.map((row) => ({ agentId: row.agent_id, calls: Number(row.calls) }));
@@ -341,7 +355,7 @@ export function createCallRepository(
       const rows = await reads
         .selectFrom('calls')
         .select(['calls.duration', sql<number>`count(*)`.as('calls')])
-        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, false)))
+        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')))
         .where('calls.duration', 'is not', null)
         .groupBy('calls.duration')
         .orderBy('calls.duration')
@@ -383,23 +397,14 @@ const SORT_KEYS: Record<
 /** The tenant's token in the SQLite search index (see the search migration). */
 const tenantToken = (tenantId: string) => Buffer.from(tenantId, 'utf8').toString('hex');
 
-/**
- * The relevance score, higher is better. SQLite: FTS5's bm25 with column weights (name and
- * topics 4, summary and collected data 2, transcript 1), computed by joining the index's
- * matches. PostgreSQL: ts_rank_cd over the weighted tsvector.
- */
+/** PostgreSQL's relevance score, higher is better: ts_rank_cd over the weighted tsvector. */
 function relevance(
   dialect: Dialect,
   tenantId: string,
-  search: NonNullable<CallFilter['search']>,
+  search: readonly SearchTerm[],
 ): { score: RawBuilder<number>; join?: RawBuilder<unknown>; joined: boolean } {
   if (dialect === 'sqlite') {
-    return {
-      score: sql<number>`ranked.score`,
-      join: sql`(SELECT rowid AS call_rowid, -bm25(calls_search, 0, 4, 4, 2, 2, 1) AS score
-        FROM calls_search WHERE calls_search MATCH ${toFts5Query(search, tenantToken(tenantId))})`,
-      joined: true,
-    };
+    throw new Error(`SQLite searches are planned by listSqliteSearch (tenant ${tenantId})`);
   }
   return {
     score: sql<number>`ts_rank_cd(calls.search_vector, to_tsquery('simple', ${toTsQuery(search)}), 1)::float8`,
@@ -407,13 +412,190 @@ function relevance(
   };
 }
 
+// ---- SQLite search plans ----------------------------------------------------------------
+//
+// FTS5 answers "which calls hold these words" fast, but not "which are the newest": its matches
+// come in rowid order, and a tenant's calls must then be looked up and sorted. That costs time
+// in proportion to the matches: fine for a rare word, 100 ms and more for a word in most calls.
+// For such common words the opposite plan is fast: walk the tenant's calls newest first on the
+// (tenant, started_at) index and ask the index about each, stopping at the page's end; a word in
+// one call of k needs about k × limit questions. The vocabulary says how common each word is, so
+// each search takes the cheaper plan; both return exactly the same rows.
+
+/** At or above this share of all calls holding the query's rarest word, walk and ask. */
+const PROBE_SHARE = 0.04;
+
+/** Column weights of -bm25(): tenant 0, caller name and topics 4, summary and data 2, transcript 1. */
+const SQLITE_SCORE = sql<number>`-bm25(calls_search, 0, 4, 4, 2, 2, 1)`;
+
+type Reads = Kysely<Database> | Transaction<Database>;
+
+/** The share of all calls holding the query's rarest word (a prefix counts all its words). */
+async function rarestWordShare(reads: Reads, search: readonly SearchTerm[]): Promise<number> {
+  const counts = search.flatMap((term) =>
+    term.words.map((word, index) =>
+      term.prefix && index === term.words.length - 1
+        ? sql`(SELECT coalesce(sum(doc), 0) FROM (SELECT doc FROM calls_search_vocab
+            WHERE term >= ${word} AND term < ${`${word}\uffff`} LIMIT 10000))`
+        : sql`coalesce((SELECT doc FROM calls_search_vocab WHERE term = ${word}), 0)`,
+    ),
+  );
+  const { rows } = await sql<{ rarest: number; total: number | null }>`
+    SELECT min(${sql.join(counts)}) AS rarest, (SELECT max(rowid) FROM calls) AS total`.execute(
+    reads,
+  );
+  const row = rows[0];
+  // min() of one argument is an aggregate in SQLite; of several, the smallest.
+  return Number(row?.rarest ?? 0) / Math.max(1, Number(row?.total ?? 0));
+}
+
+function hasFiltersBesidesSearch(filter: CallFilter): boolean {
+  return Object.entries(filter).some(([name, value]) => name !== 'search' && value !== undefined);
+}
+
+/** The tenant's matches, as (r: calls rowid, s: score), computed once by FTS5. */
+function matchedCte(tenantId: string, search: readonly SearchTerm[], scored: boolean) {
+  // Parenthesised here: Kysely writes a raw CTE body as it is.
+  return sql<{ r: number; s: number }>`(SELECT rowid AS r, ${scored ? SQLITE_SCORE : sql`0`} AS s
+    FROM calls_search WHERE calls_search MATCH ${toFts5Query(search, tenantToken(tenantId))})`;
+}
+
+async function listSqliteSearch(
+  reads: Reads,
+  tenantId: string,
+  filter: CallFilter,
+  search: readonly SearchTerm[],
+  { sort, after, limit }: ListCallsOptions,
+): Promise<ListedCallRow[]> {
+  const columns = CALL_COLUMNS.map((column) => `calls.${column}` as const);
+
+  if (
+    (sort === 'newest' || sort === 'oldest') &&
+    (await rarestWordShare(reads, search)) >= PROBE_SHARE
+  ) {
+    // Walk and ask: the generic plan, with the search as a per-call question.
+    const key = SORT_KEYS[sort];
+    let query = reads
+      .selectFrom('calls')
+      .select(columns)
+      .select(key.expression.as('sort_key'))
+      .where((eb) => eb.and(filterConditions(eb, 'sqlite', tenantId, filter, 'probe')));
+    if (after !== undefined) query = query.where(keysetAfter(key, sort, after));
+    return query
+      .orderBy(key.expression, key.direction)
+      .orderBy('calls.id', key.direction)
+      .limit(limit)
+      .execute();
+  }
+
+  // The index drives: its matches (once, materialised), then their calls, filtered and sorted.
+  const scored = sort === 'relevance';
+  const key = scored
+    ? { expression: sql<number>`matched.s`, direction: 'desc' as const }
+    : SORT_KEYS[sort];
+  let query = reads
+    .with(
+      (cte) => cte('matched').materialized(),
+      () => matchedCte(tenantId, search, scored),
+    )
+    .selectFrom('matched')
+    .crossJoin('calls')
+    .select(columns)
+    .select(key.expression.as('sort_key'))
+    .where(sql<SqlBool>`calls.rowid = matched.r`)
+    .where((eb) =>
+      eb.and(
+        filterConditions(
+          eb as unknown as ExpressionBuilder<Database, 'calls'>,
+          'sqlite',
+          tenantId,
+          filter,
+          'joined',
+        ),
+      ),
+    );
+  if (scored && !hasFiltersBesidesSearch(filter)) {
+    // Only the page's best need their calls read: cut at the limit-th score from the previous
+    // page's (ties kept). The previous page may have taken some of the calls tied at its last
+    // score; skipping the whole tie group too keeps the cut low enough to hold a full page.
+    const bound = after === undefined ? sql`1e308` : sql`CAST(${after.key} AS DOUBLE PRECISION)`;
+    query = query.where(
+      sql<SqlBool>`matched.s >= coalesce((SELECT s FROM matched WHERE s <= ${bound}
+        ORDER BY s DESC LIMIT 1
+        OFFSET ${limit - 1} + (SELECT count(*) FROM matched WHERE s = ${bound})), -1e308)`,
+    );
+  }
+  if (after !== undefined) query = query.where(keysetAfter(key, sort, after));
+  return query
+    .orderBy(key.expression, key.direction)
+    .orderBy('calls.id', key.direction)
+    .limit(limit)
+    .execute();
+}
+
+async function countSqliteSearch(
+  reads: Reads,
+  tenantId: string,
+  filter: CallFilter,
+  search: readonly SearchTerm[],
+): Promise<number> {
+  if (!hasFiltersBesidesSearch(filter)) {
+    const { rows } = await sql<{ total: number }>`SELECT count(*) AS total FROM calls_search
+      WHERE calls_search MATCH ${toFts5Query(search, tenantToken(tenantId))}`.execute(reads);
+    return Number(rows[0]?.total ?? 0);
+  }
+  const row = await reads
+    .with(
+      (cte) => cte('matched').materialized(),
+      () => matchedCte(tenantId, search, false),
+    )
+    .selectFrom('matched')
+    .crossJoin('calls')
+    .select((eb) => eb.fn.countAll().as('total'))
+    .where(sql<SqlBool>`calls.rowid = matched.r`)
+    .where((eb) =>
+      eb.and(
+        filterConditions(
+          eb as unknown as ExpressionBuilder<Database, 'calls'>,
+          'sqlite',
+          tenantId,
+          filter,
+          'joined',
+        ),
+      ),
+    )
+    .executeTakeFirst();
+  return Number(row?.total ?? 0);
+}
+
+/** Strictly past the previous page's last row, in the sort's direction. */
+function keysetAfter(
+  key: { expression: RawBuilder<string | number>; direction: 'asc' | 'desc' },
+  sort: CallSort,
+  after: PagePosition,
+): RawBuilder<SqlBool> {
+  const bound =
+    sort === 'longest' || sort === 'relevance'
+      ? sql`CAST(${after.key} AS DOUBLE PRECISION)`
+      : sql`${after.key}`;
+  return key.direction === 'desc'
+    ? sql<SqlBool>`(${key.expression}, calls.id) < (${bound}, ${after.id})`
+    : sql<SqlBool>`(${key.expression}, calls.id) > (${bound}, ${after.id})`;
+}
+
 /** The WHERE conditions of `filter`, always scoped to the tenant. */
+/**
+ * How the search takes part: `in` (the tenant's matches as a set, or PostgreSQL's @@), `probe`
+ * (SQLite: the index is asked about each call), `joined` (the matches drive the query already).
+ */
+type SearchMode = 'in' | 'probe' | 'joined';
+
 function filterConditions(
   eb: ExpressionBuilder<Database, 'calls'>,
   dialect: Dialect,
   tenantId: string,
   filter: CallFilter,
-  searchJoined: boolean,
+  searchMode: SearchMode,
 ): Expression<SqlBool>[] {
   const conditions: Expression<SqlBool>[] = [eb('calls.tenant_id', '=', tenantId)];
   const anyOf = (
@@ -475,15 +657,26 @@ function filterConditions(
             ELSE CAST(json_extract(calls.collected_data, ${path}) AS TEXT) END) = ${value}`,
     );
   }
-  if (filter.search !== undefined && !searchJoined) {
-    conditions.push(
-      dialect === 'postgres'
-        ? sql<SqlBool>`calls.search_vector @@ to_tsquery('simple', ${toTsQuery(filter.search)})`
-        : sql<SqlBool>`calls.rowid IN (SELECT rowid FROM calls_search WHERE calls_search MATCH ${toFts5Query(
-            filter.search,
-            tenantToken(tenantId),
-          )})`,
-    );
+  if (filter.search !== undefined && searchMode !== 'joined') {
+    if (dialect === 'postgres') {
+      conditions.push(
+        sql<SqlBool>`calls.search_vector @@ to_tsquery('simple', ${toTsQuery(filter.search)})`,
+      );
+    } else if (searchMode === 'probe') {
+      // The tenant is already fixed by the walk: asking without its token is cheaper.
+      conditions.push(
+        sql<SqlBool>`EXISTS (SELECT 1 FROM calls_search WHERE calls_search MATCH ${toFts5Query(
+          filter.search,
+        )} AND rowid = calls.rowid)`,
+      );
+    } else {
+      conditions.push(
+        sql<SqlBool>`calls.rowid IN (SELECT rowid FROM calls_search WHERE calls_search MATCH ${toFts5Query(
+          filter.search,
+          tenantToken(tenantId),
+        )})`,
+      );
+    }
   }
   return conditions;
 }
