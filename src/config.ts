@@ -42,7 +42,7 @@ export interface Config {
   readonly sqlite: {
     readonly synchronous: SqliteSynchronous;
     readonly busyTimeoutMs: number;
-    /** Reader threads for lists, search, stats and export; 0 reads on the main thread. */
+    /** Reader threads for lists, search, stats and export (default 2); 0: the main thread. */
     readonly readers: number;
   };
   /** Group commit: how many writes may share one SQLite transaction (1 = a commit per request). */
@@ -177,7 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
     600_000,
     problems,
   );
-  const sqliteReaders = parseInteger(read('SQLITE_READERS'), 'SQLITE_READERS', 1, 0, 64, problems);
+  const sqliteReaders = parseInteger(read('SQLITE_READERS'), 'SQLITE_READERS', 2, 0, 64, problems);
   const writeBatchMax = parseInteger(
     read('WRITE_BATCH_MAX'),
     'WRITE_BATCH_MAX',

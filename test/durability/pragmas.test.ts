@@ -45,9 +45,9 @@ describe('SQLite pragmas on every connection', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the defaults (loadConfig with no env): WAL, synchronous=FULL, foreign keys, 5000 ms, one reader thread', () => {
+  it('the defaults (loadConfig with no env): WAL, synchronous=FULL, foreign keys, 5000 ms, two reader threads', () => {
     const { sqlite } = loadConfig({});
-    expect(sqlite).toEqual({ synchronous: 'full', busyTimeoutMs: 5000, readers: 1 });
+    expect(sqlite).toEqual({ synchronous: 'full', busyTimeoutMs: 5000, readers: 2 });
     const connection = open(sqlite);
     expect(readSqlitePragmas(connection)).toEqual({
       journalMode: 'wal',
