@@ -382,7 +382,15 @@ async function inProcess(fixture: Fixture): Promise<{ mixes: ListMix[]; sizes: A
     });
     const anchor = new Date(fixture.marker.anchor);
     // A number that called the big tenant recently: its filter finds a handful of calls.
-    const [recent] = await repository.list(BIG_TENANT, {}, { sort: 'newest', limit: 1 });
+    const [recent] = await repository.list(
+      BIG_TENANT,
+      {},
+      {
+        sort: 'newest',
+        limit: 1,
+        withTranscript: false,
+      },
+    );
     const mixes = listMixes(anchor, recent?.caller_number ?? '+14152000000');
 
     const sizes: AnswerSizes = { listPageBytes: {}, statsBytes: 0, exportPageBytes: 0 };
@@ -425,7 +433,7 @@ async function inProcess(fixture: Fixture): Promise<{ mixes: ListMix[]; sizes: A
         const matches = await repository.count(BIG_TENANT, filter);
         // The service asks for one row more than the page, to know whether another follows.
         const { timing, plans } = await timeWithPlans(bench, () =>
-          repository.list(BIG_TENANT, filter, { sort: 'newest', limit: 51 }),
+          repository.list(BIG_TENANT, filter, { sort: 'newest', limit: 51, withTranscript: false }),
         );
         add({
           dialect,
@@ -444,7 +452,12 @@ async function inProcess(fixture: Fixture): Promise<{ mixes: ListMix[]; sizes: A
         const filter = parseCallFilter({ q: search.word });
         const frequency = fixture.marker.terms[search.kind];
         const { timing, plans } = await timeWithPlans(bench, () =>
-          repository.list(BIG_TENANT, filter, { sort: search.sort, limit: 51 }),
+          // A search reads the transcripts for its snippets, as the service does.
+          repository.list(BIG_TENANT, filter, {
+            sort: search.sort,
+            limit: 51,
+            withTranscript: true,
+          }),
         );
         add({
           dialect,

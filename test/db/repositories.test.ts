@@ -82,7 +82,7 @@ describe.each(['sqlite', 'postgres'] as const)('the SQL the hot paths send (%s)'
     await calls.list(
       't',
       { agentIds: ['agent_1'], statuses: ['completed'] },
-      { sort: 'newest', after: newest, limit: 51 },
+      { sort: 'newest', after: newest, limit: 51, withTranscript: false },
     );
     // Every filter at once, a search, and the two sorts with numeric keys.
     const everything = {
@@ -108,11 +108,13 @@ describe.each(['sqlite', 'postgres'] as const)('the SQL the hot paths send (%s)'
       sort: 'longest',
       after: { key: 12.5, id: 'call_1' },
       limit: 51,
+      withTranscript: true,
     });
     await calls.list('t', everything, {
       sort: 'relevance',
       after: { key: 0.5, id: 'call_1' },
       limit: 51,
+      withTranscript: true,
     });
     await calls.count('t', everything);
     await calls.listEvents('t', 'call_1', { afterId: 10, limit: 201 });
@@ -147,7 +149,9 @@ describe.each(TEST_DIALECTS)('call repository on a real database (%s)', (dialect
     expect(await calls.get('tenant_d', row.id)).toBeUndefined();
     expect(await calls.getBySid('tenant_d', row.call_sid)).toBeUndefined();
     expect(await calls.delete('tenant_d', row.id)).toBe(false);
-    expect(await calls.list('tenant_d', {}, { sort: 'newest', limit: 10 })).toEqual([]);
+    expect(
+      await calls.list('tenant_d', {}, { sort: 'newest', limit: 10, withTranscript: false }),
+    ).toEqual([]);
     expect(await calls.get('tenant_c', row.id)).toBeDefined();
   });
 
@@ -162,12 +166,25 @@ describe.each(TEST_DIALECTS)('call repository on a real database (%s)', (dialect
       await calls.insertIfAbsent(row);
     }
     ids.sort().reverse();
-    const firstTwo = await calls.list(tenant, {}, { sort: 'newest', limit: 2 });
+    const firstTwo = await calls.list(
+      tenant,
+      {},
+      {
+        sort: 'newest',
+        limit: 2,
+        withTranscript: false,
+      },
+    );
     expect(firstTwo.map((r) => r.id)).toEqual(ids.slice(0, 2));
     const rest = await calls.list(
       tenant,
       {},
-      { sort: 'newest', limit: 10, after: { key: startedAt, id: firstTwo[1]!.id } },
+      {
+        sort: 'newest',
+        limit: 10,
+        after: { key: startedAt, id: firstTwo[1]!.id },
+        withTranscript: false,
+      },
     );
     expect(rest.map((r) => r.id)).toEqual(ids.slice(2));
   });

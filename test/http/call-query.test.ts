@@ -343,6 +343,37 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     expect(body.total).toBe(expected.length);
   });
 
+  it('a list leaves transcripts out unless include=transcript, and says which calls have one', async () => {
+    const byId = new Map(model.map((call) => [call.id, call]));
+    const light = await walk({}, 40);
+    const heavy = await walk({ include: 'transcript' }, 40);
+    expect(light.map((c) => c.id).sort()).toEqual(model.map((c) => c.id).sort());
+    expect(heavy.map((c) => c.id)).toEqual(light.map((c) => c.id));
+    for (const item of light) {
+      const { transcript, ...rest } = byId.get(item.id)!;
+      expect(item).toEqual({ ...rest, hasTranscript: transcript !== null });
+    }
+    for (const item of heavy) {
+      const call = byId.get(item.id)!;
+      expect(item).toEqual({ ...call, hasTranscript: call.transcript !== null });
+    }
+    // A search still finds words in transcripts and shows them as snippets.
+    const { body } = await get('/api/call-history', { q: 'zebra', limit: '100' });
+    expect(body.data.length).toBeGreaterThan(0);
+    for (const item of body.data as Array<Call & { matches: Array<{ field: string }> }>) {
+      expect(item).not.toHaveProperty('transcript');
+      expect(item.matches.length).toBeGreaterThan(0);
+    }
+    expect(
+      (body.data as Array<{ matches: Array<{ field: string }> }>).some((item) =>
+        item.matches.some((match) => match.field === 'transcript'),
+      ),
+    ).toBe(true);
+    const bad = await get('/api/call-history', { include: 'recording' });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('include');
+  });
+
   it('relevance returns the matching calls, best first, and pages without repeats', async () => {
     const relevanceCases: Params[] = [
       { q: 'refund' },

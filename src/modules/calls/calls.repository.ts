@@ -77,10 +77,30 @@ export interface ListCallsOptions {
   readonly sort: CallSort;
   readonly after?: PagePosition | undefined;
   readonly limit: number;
+  /** Read each call's transcript too (the export, `include=transcript`, search snippets). */
+  readonly withTranscript: boolean;
 }
 
-/** A listed row with its sort key: startedAt, duration (-1 for none) or relevance score. */
-export type ListedCallRow = CallRow & { readonly sort_key: string | number };
+/**
+ * A listed row with its sort key (startedAt, duration (-1 for none) or relevance score) and
+ * whether it has a transcript. `transcript` is read only when asked for (`withTranscript`):
+ * at about 3 kB a call it is most of a page's bytes, and a list seldom shows it.
+ */
+export type ListedCallRow = Omit<CallRow, 'transcript'> & {
+  readonly transcript?: string | null;
+  readonly has_transcript: number | boolean;
+  readonly sort_key: string | number;
+};
+
+/** The columns a list selects: every one, or every one but the transcript. */
+function listColumns(withTranscript: boolean) {
+  return CALL_COLUMNS.filter((column) => withTranscript || column !== 'transcript').map(
+    (column) => `calls.${column}` as const,
+  );
+}
+
+/** Whether a call has a transcript, without reading it (SQLite skips the value's pages). */
+const HAS_TRANSCRIPT = sql<number | boolean>`(calls.transcript IS NOT NULL)`;
 
 /** One UTC slot × status of the stats (see statsBySlot). */
 export interface StatsSlotRow {
@@ -206,11 +226,12 @@ export function createCallRepository(
     async list(
       tenantId: string,
       filter: CallFilter,
-      { sort, after, limit }: ListCallsOptions,
+      options: ListCallsOptions,
     ): Promise<ListedCallRow[]> {
-      const columns = CALL_COLUMNS.map((column) => `calls.${column}` as const);
+      const { sort, after, limit } = options;
+      const columns = listColumns(options.withTranscript);
       if (dialect === 'sqlite' && filter.search !== undefined) {
-        return listSqliteSearch(reads, tenantId, filter, filter.search, { sort, after, limit });
+        return listSqliteSearch(reads, tenantId, filter, filter.search, options);
       }
       if (sort === 'relevance') {
         const search = filter.search;
@@ -219,6 +240,7 @@ export function createCallRepository(
         let query = reads
           .selectFrom('calls')
           .select(columns)
+          .select(HAS_TRANSCRIPT.as('has_transcript'))
           .select(rank.score.as('sort_key'))
           .where((eb) =>
             eb.and(filterConditions(eb, dialect, tenantId, filter, rank.joined ? 'joined' : 'in')),
@@ -245,6 +267,7 @@ export function createCallRepository(
       let query = reads
         .selectFrom('calls')
         .select(columns)
+        .select(HAS_TRANSCRIPT.as('has_transcript'))
         .select(key.expression.as('sort_key'))
         .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')));
       if (after !== undefined) {
@@ -465,9 +488,9 @@ async function listSqliteSearch(
   tenantId: string,
   filter: CallFilter,
   search: readonly SearchTerm[],
-  { sort, after, limit }: ListCallsOptions,
+  { sort, after, limit, withTranscript }: ListCallsOptions,
 ): Promise<ListedCallRow[]> {
-  const columns = CALL_COLUMNS.map((column) => `calls.${column}` as const);
+  const columns = listColumns(withTranscript);
 
   if (
     (sort === 'newest' || sort === 'oldest') &&
@@ -478,6 +501,7 @@ async function listSqliteSearch(
     let query = reads
       .selectFrom('calls')
       .select(columns)
+      .select(HAS_TRANSCRIPT.as('has_transcript'))
       .select(key.expression.as('sort_key'))
       .where((eb) => eb.and(filterConditions(eb, 'sqlite', tenantId, filter, 'probe')));
     if (after !== undefined) query = query.where(keysetAfter(key, sort, after));
@@ -501,6 +525,7 @@ async function listSqliteSearch(
     .selectFrom('matched')
     .crossJoin('calls')
     .select(columns)
+    .select(HAS_TRANSCRIPT.as('has_transcript'))
     .select(key.expression.as('sort_key'))
     .where(sql<SqlBool>`calls.rowid = matched.r`)
     .where((eb) =>

@@ -294,6 +294,11 @@ export const ListCallsQuery = Type.Object(
       }),
     ),
     includeTotal: Type.Optional(Type.Boolean({ description: 'Add total: every matching call' })),
+    include: Type.Optional(
+      StringEnum(['transcript'], {
+        description: 'transcript: each call with its transcript (left out by default)',
+      }),
+    ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
   },
@@ -307,15 +312,23 @@ export const SearchMatch = Type.Object({
   highlights: Type.Array(Type.Object({ start: Type.Integer(), end: Type.Integer() })),
 });
 
-export const CallWithMatches = Type.Composite([
-  Call,
+/**
+ * A call in a list: every field, but the transcript only with `include=transcript`. At about
+ * 3 kB a call the transcripts are most of a page's bytes, and a list seldom shows them; search
+ * matches in a transcript still come as snippets.
+ */
+export const ListedCall = Type.Composite([
+  Type.Omit(Call, ['transcript']),
   Type.Object({
+    transcript: Type.Optional(Nullable(Type.String({ description: 'With include=transcript' }))),
+    hasTranscript: Type.Boolean(),
     matches: Type.Optional(Type.Array(SearchMatch, { description: 'With q: where it matched' })),
   }),
 ]);
+export type ListedCall = Static<typeof ListedCall>;
 
 export const CallPage = Type.Object({
-  data: Type.Array(CallWithMatches),
+  data: Type.Array(ListedCall),
   nextCursor: Nullable(Type.String()),
   total: Type.Optional(Type.Integer({ description: 'With includeTotal=true' })),
 });

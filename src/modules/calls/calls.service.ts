@@ -23,8 +23,8 @@ import {
   type Owner,
 } from './call-merge.js';
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
-import type { CallRepository, PagePosition } from './calls.repository.js';
-import { parseCallFilter, searchMatches, type SearchMatch } from './call-query.js';
+import type { CallRepository, ListedCallRow, PagePosition } from './calls.repository.js';
+import { parseCallFilter, searchMatches } from './call-query.js';
 import { buildStats, slotMinutesFor } from './call-stats.js';
 import { isTimeZone, ZoneOffsets } from '../../lib/time-zones.js';
 import {
@@ -41,6 +41,7 @@ import {
   type CreateCallBody,
   type ListCallEventsQuery,
   type ListCallsQuery,
+  type ListedCall,
   type UpdateCallStatusBody,
 } from './calls.schemas.js';
 
@@ -71,7 +72,7 @@ export interface Delivery {
 }
 
 export interface CallPage {
-  readonly data: Array<Call & { matches?: SearchMatch[] }>;
+  readonly data: ListedCall[];
   readonly nextCursor: string | null;
   readonly total?: number;
 }
@@ -274,18 +275,31 @@ export function createCallService({
       }
       const limit = query.limit ?? 50;
       const after = query.cursor === undefined ? undefined : decodeCallCursor(query.cursor, sort);
-      // One row more than asked tells whether another page exists.
+      const search = filter.search;
+      const withTranscript = query.include === 'transcript';
+      // One row more than asked tells whether another page exists. A search reads the
+      // transcripts for its snippets, even when the answer leaves them out.
       const [rows, total] = await Promise.all([
-        calls.list(auth.tenantId, filter, { sort, after, limit: limit + 1 }),
+        calls.list(auth.tenantId, filter, {
+          sort,
+          after,
+          limit: limit + 1,
+          withTranscript: withTranscript || search !== undefined,
+        }),
         query.includeTotal === true ? calls.count(auth.tenantId, filter) : undefined,
       ]);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      const search = filter.search;
       return {
         data: page.map((row) => {
-          const call = toCall(row);
-          return search === undefined ? call : { ...call, matches: searchMatches(call, search) };
+          const call = listedRowToCall(row);
+          const { transcript, ...listed } = call;
+          return {
+            ...listed,
+            ...(withTranscript ? { transcript } : {}),
+            hasTranscript: Boolean(row.has_transcript),
+            ...(search === undefined ? {} : { matches: searchMatches(call, search) }),
+          };
         }),
         nextCursor:
           rows.length > limit && last !== undefined
@@ -329,12 +343,17 @@ export function createCallService({
     async exportPages(auth: AuthContext, query: CallExportQuery): Promise<AsyncIterable<Call[]>> {
       const filter = parseCallFilter(query);
       const page = (after: PagePosition | undefined) =>
-        calls.list(auth.tenantId, filter, { sort: 'newest', after, limit: EXPORT_PAGE });
+        calls.list(auth.tenantId, filter, {
+          sort: 'newest',
+          after,
+          limit: EXPORT_PAGE,
+          withTranscript: true,
+        });
       const first = await page(undefined);
       return (async function* () {
         let rows = first;
         while (rows.length > 0) {
-          yield rows.map(toCall);
+          yield rows.map(listedRowToCall);
           const last = rows.at(-1);
           if (rows.length < EXPORT_PAGE || last === undefined) return;
           rows = await page({ key: last.sort_key, id: last.id });
@@ -537,6 +556,11 @@ export function toCall(row: CallRow): Call {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+}
+
+/** A listed row as a call; its transcript is null when the list did not read it. */
+function listedRowToCall(row: ListedCallRow): Call {
+  return toCall({ ...row, transcript: row.transcript ?? null });
 }
 
 function toCallEvent(row: CallEventRow): CallEvent {
