@@ -8,6 +8,7 @@ import * as webhookSigning from './migrations/2026-11-25T1500_webhook_signing.js
 import * as searchAndEndReason from './migrations/2026-12-04T1000_search_and_end_reason.js';
 import * as tenantSettings from './migrations/2026-12-04T1100_tenant_settings.js';
 import * as searchVocabulary from './migrations/2026-12-04T1200_search_vocabulary.js';
+import * as callFacets from './migrations/2026-12-04T1300_call_facets.js';
 import type { Dialect } from './database.js';
 import type { Database } from './types.js';
 
@@ -26,6 +27,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-12-04T1000_search_and_end_reason': searchAndEndReason,
   '2026-12-04T1100_tenant_settings': tenantSettings,
   '2026-12-04T1200_search_vocabulary': searchVocabulary,
+  '2026-12-04T1300_call_facets': callFacets,
 };
 
 export function createMigrator(db: Kysely<Database>, dialect: MigrationDialect): Migrator {

@@ -117,6 +117,19 @@ class ImmediateSqliteDriver implements Driver {
   }
 }
 
+/**
+ * SQLite's DDL is transactional, but Kysely's adapter says otherwise, so its migrator would run
+ * each migration outside a transaction: one failing halfway (a bad backfill, a full disk) would
+ * leave its tables behind and the next start would fail on "already exists". Saying so makes
+ * the migrator run them inside one (BEGIN IMMEDIATE, which also keeps two processes from
+ * migrating at once).
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
 export class ImmediateSqliteDialect implements Dialect {
   constructor(private readonly db: BetterSqlite3.Database) {}
 
@@ -129,7 +142,7 @@ export class ImmediateSqliteDialect implements Dialect {
   }
 
   createAdapter(): DialectAdapter {
-    return new SqliteAdapter();
+    return new TransactionalDdlSqliteAdapter();
   }
 
   createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {

@@ -104,10 +104,24 @@ export interface TenantSettingsTable {
   updated_at: string;
 }
 
+/**
+ * One row per topic and per scalar collectedData value of a call, kept by triggers (see the
+ * call_facets migration): what a topic or collectedData filter reads its newest matches from.
+ */
+export interface CallFacetsTable {
+  tenant_id: string;
+  /** 'topic', or 'data.' + the collectedData key. */
+  facet: string;
+  value: string;
+  started_at: string;
+  call_id: string;
+}
+
 export interface Database {
   agents: AgentsTable;
   calls: CallsTable;
   call_events: CallEventsTable;
+  call_facets: CallFacetsTable;
   api_keys: ApiKeysTable;
   webhook_secrets: WebhookSecretsTable;
   webhook_deliveries: WebhookDeliveriesTable;

@@ -2,7 +2,7 @@
 // exactly the schema of one migrated at once, on both dialects.
 import fs from 'node:fs';
 import path from 'node:path';
-import { sql, type Kysely } from 'kysely';
+import { Migrator, sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DatabaseHandle, type Dialect } from '../../src/db/database.js';
@@ -75,5 +75,31 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
       expect(results?.map((r) => r.migrationName)).toEqual([applied[step]]);
     }
     expect(await schemaOf(stepwise.db, dialect)).toEqual(await schemaOf(atOnce.db, dialect));
+  });
+
+  it('a migration that fails halfway leaves nothing of itself behind', async () => {
+    const handle = await freshDatabase();
+    const failing = new Migrator({
+      db: handle.db,
+      provider: {
+        getMigrations: () =>
+          Promise.resolve({
+            '0001_half_done': {
+              up: async (db: Kysely<any>) => {
+                await sql`CREATE TABLE half_done (id text)`.execute(db);
+                await sql`INSERT INTO no_such_table VALUES (1)`.execute(db);
+              },
+            },
+          }),
+      },
+    });
+    const { error } = await failing.migrateToLatest();
+    expect(error).toBeDefined();
+    const tables = await sql<{ name: string }>`${sql.raw(
+      dialect === 'sqlite'
+        ? "SELECT name FROM sqlite_master WHERE name = 'half_done'"
+        : "SELECT tablename AS name FROM pg_tables WHERE tablename = 'half_done'",
+    )}`.execute(handle.db);
+    expect(tables.rows).toEqual([]);
   });
 });

@@ -117,6 +117,15 @@ describe.each(['sqlite', 'postgres'] as const)('the SQL the hot paths send (%s)'
       withTranscript: true,
     });
     await calls.count('t', everything);
+    // One topic: the page is read from the facet index.
+    const oneTopic = { topics: ['billing'], statuses: ['completed'] };
+    await calls.list('t', oneTopic, {
+      sort: 'oldest',
+      after: newest,
+      limit: 51,
+      withTranscript: false,
+    });
+    await calls.count('t', { collectedData: [{ key: 'plan', value: 'pro' }] });
     await calls.listEvents('t', 'call_1', { afterId: 10, limit: 201 });
     await keys.findActiveByHash('0'.repeat(64));
     expect(queries).toMatchSnapshot();

@@ -263,6 +263,11 @@ export function createCallRepository(
         return rows;
       }
 
+      const driver = facetDriver(filter);
+      if (driver !== undefined && sort !== 'longest') {
+        return listByFacet(reads, dialect, tenantId, driver, { ...options, sort }, columns);
+      }
+
       const key = SORT_KEYS[sort];
       let query = reads
         .selectFrom('calls')
@@ -291,6 +296,25 @@ export function createCallRepository(
     async count(tenantId: string, filter: CallFilter): Promise<number> {
       if (dialect === 'sqlite' && filter.search !== undefined) {
         return countSqliteSearch(reads, tenantId, filter, filter.search);
+      }
+      const driver = facetDriver(filter);
+      if (driver !== undefined) {
+        const row = await reads
+          .selectFrom('call_facets as f')
+          .crossJoin('calls')
+          .select((eb) => eb.fn.countAll().as('total'))
+          .where((eb) =>
+            eb.and(
+              facetConditions(
+                eb as unknown as ExpressionBuilder<Database, 'calls'>,
+                dialect,
+                tenantId,
+                driver,
+              ),
+            ),
+          )
+          .executeTakeFirst();
+        return Number(row?.total ?? 0);
       }
       const row = await reads
         .selectFrom('calls')
@@ -594,6 +618,107 @@ async function countSqliteSearch(
 }
 
 /** Strictly past the previous page's last row, in the sort's direction. */
+// ---- Facet plans ----------------------------------------------------------------------
+//
+// A page walks the tenant's calls newest first until enough match: quick when most calls
+// match, but a topic or collectedData value few calls have makes it read the whole tenant (half
+// a second at 200k calls for a value none has). call_facets holds every (topic | data.KEY,
+// value) of every call in (tenant, facet, value, startedAt, id) order, so such a page reads its
+// matches straight off that index instead, and checks the other filters on those calls only.
+
+/** The longest value call_facets keeps (its migration, frozen, says the same). */
+const FACET_VALUE_MAX = 200;
+
+interface FacetDriver {
+  readonly facet: string;
+  readonly value: string;
+  /** The filter without the condition the facet answers. */
+  readonly rest: CallFilter;
+}
+
+/**
+ * The one-valued topic or collectedData condition to read the page from, if any. Several topics
+ * (any of them) would need a merge of their index ranges; those, and values longer than the
+ * facets keep, take the walk.
+ */
+function facetDriver(filter: CallFilter): FacetDriver | undefined {
+  if (filter.search !== undefined) return undefined;
+  const fits = (value: string) => [...value].length <= FACET_VALUE_MAX;
+  const [topic, ...otherTopics] = filter.topics ?? [];
+  if (topic !== undefined && otherTopics.length === 0 && fits(topic)) {
+    return { facet: 'topic', value: topic, rest: { ...filter, topics: undefined } };
+  }
+  const data = filter.collectedData ?? [];
+  const index = data.findIndex(({ value }) => fits(value));
+  if (index < 0) return undefined;
+  const others = data.filter((_, i) => i !== index);
+  return {
+    facet: `data.${data[index]!.key}`,
+    value: data[index]!.value,
+    rest: { ...filter, collectedData: others.length > 0 ? others : undefined },
+  };
+}
+
+/** The facet's rows (`f`) joined to their calls, and the rest of the filter on those. */
+function facetConditions(
+  eb: ExpressionBuilder<Database, 'calls'>,
+  dialect: Dialect,
+  tenantId: string,
+  driver: FacetDriver,
+): Expression<SqlBool>[] {
+  return [
+    sql<SqlBool>`f.tenant_id = ${tenantId}`,
+    sql<SqlBool>`f.facet = ${driver.facet}`,
+    sql<SqlBool>`f.value = ${driver.value}`,
+    sql<SqlBool>`calls.id = f.call_id`,
+    ...filterConditions(eb, dialect, tenantId, driver.rest, 'in'),
+  ];
+}
+
+/**
+ * newest/oldest from the facet index. On SQLite the CROSS JOIN keeps the facets as the outer
+ * loop: the planner could otherwise walk the calls and look each one up in the facets, which
+ * is the slow plan again.
+ */
+async function listByFacet(
+  reads: Reads,
+  dialect: Dialect,
+  tenantId: string,
+  driver: FacetDriver,
+  { sort, after, limit }: ListCallsOptions & { sort: 'newest' | 'oldest' },
+  columns: ReturnType<typeof listColumns>,
+): Promise<ListedCallRow[]> {
+  const direction = sort === 'newest' ? 'desc' : 'asc';
+  let query = reads
+    .selectFrom('call_facets as f')
+    .crossJoin('calls')
+    .select(columns)
+    .select(HAS_TRANSCRIPT.as('has_transcript'))
+    .select(sql<string>`f.started_at`.as('sort_key'))
+    .where((eb) =>
+      eb.and(
+        facetConditions(
+          eb as unknown as ExpressionBuilder<Database, 'calls'>,
+          dialect,
+          tenantId,
+          driver,
+        ),
+      ),
+    );
+  if (after !== undefined) {
+    query = query.where(
+      direction === 'desc'
+        ? sql<SqlBool>`(f.started_at, f.call_id) < (${after.key}, ${after.id})`
+        : sql<SqlBool>`(f.started_at, f.call_id) > (${after.key}, ${after.id})`,
+    );
+  }
+  return query
+    .orderBy('f.started_at', direction)
+    .orderBy('f.call_id', direction)
+    .limit(limit)
+    .execute();
+}
+
 function keysetAfter(
   key: { expression: RawBuilder<string | number>; direction: 'asc' | 'desc' },
   sort: CallSort,
@@ -675,11 +800,16 @@ function filterConditions(
     // Keys are letters, digits, _ and - (call-query.ts), so the quoted JSON path is safe.
     const path = `$."${key}"`;
     conditions.push(
+      // Scalars only, as call_facets keeps them: an object or array is not a value to match.
       dialect === 'postgres'
-        ? sql<SqlBool>`(calls.collected_data::jsonb ->> ${key}) = ${value}`
+        ? sql<SqlBool>`(CASE WHEN jsonb_typeof(calls.collected_data::jsonb -> ${key})
+            IN ('string', 'number', 'boolean')
+            THEN calls.collected_data::jsonb ->> ${key} END) = ${value}`
         : sql<SqlBool>`(CASE json_type(calls.collected_data, ${path})
             WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
-            ELSE CAST(json_extract(calls.collected_data, ${path}) AS TEXT) END) = ${value}`,
+            WHEN 'text' THEN json_extract(calls.collected_data, ${path})
+            WHEN 'integer' THEN CAST(json_extract(calls.collected_data, ${path}) AS TEXT)
+            WHEN 'real' THEN CAST(json_extract(calls.collected_data, ${path}) AS TEXT) END) = ${value}`,
     );
   }
   if (filter.search !== undefined && searchMode !== 'joined') {
