@@ -44,6 +44,8 @@ export interface Config {
     readonly busyTimeoutMs: number;
     /** Reader threads for lists, search, stats and export (default 2); 0: the main thread. */
     readonly readers: number;
+    /** SQLITE_CACHE_MB: each connection's page cache (writer and readers). */
+    readonly cacheMb: number;
   };
   /** Group commit: how many writes may share one SQLite transaction (1 = a commit per request). */
   readonly writeBatchMax: number;
@@ -178,6 +180,14 @@ export function loadConfig(env: Env = process.env): Config {
     problems,
   );
   const sqliteReaders = parseInteger(read('SQLITE_READERS'), 'SQLITE_READERS', 2, 0, 64, problems);
+  const sqliteCacheMb = parseInteger(
+    read('SQLITE_CACHE_MB'),
+    'SQLITE_CACHE_MB',
+    32,
+    1,
+    65_536,
+    problems,
+  );
   const writeBatchMax = parseInteger(
     read('WRITE_BATCH_MAX'),
     'WRITE_BATCH_MAX',
@@ -269,6 +279,7 @@ export function loadConfig(env: Env = process.env): Config {
       synchronous: synchronousRaw as SqliteSynchronous,
       busyTimeoutMs,
       readers: sqliteReaders,
+      cacheMb: sqliteCacheMb,
     }),
     writeBatchMax,
     postgres: Object.freeze({ poolMax, connectTimeoutMs, statementTimeoutMs }),

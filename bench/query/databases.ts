@@ -2,6 +2,7 @@
 // statement recorded (so the slow ones can be explained), and the admin side of PostgreSQL
 // (databases named callmind_bench_*, never any other).
 import BetterSqlite3 from 'better-sqlite3';
+import { loadConfig } from '../../src/config.js';
 import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely';
 import pg from 'pg';
 import type { Dialect } from '../../src/db/database.js';
@@ -52,6 +53,8 @@ export function openSqliteBench(file: string, options: { readonly?: boolean } = 
     readonly: options.readonly ?? false,
     fileMustExist: true,
   });
+  // The page cache the server's reader connections get by default (SQLITE_CACHE_MB).
+  connection.pragma(`cache_size = -${loadConfig({}).sqlite.cacheMb * 1024}`);
   const recorder = new QueryRecorder();
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: connection }),

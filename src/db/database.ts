@@ -30,7 +30,12 @@ export interface SqliteOptions {
   readonly busyTimeoutMs: number;
   /** Reader threads for heavy reads; 0 reads on the main thread. */
   readonly readers?: number;
+  /** The page cache of each connection (the writer's and every reader's), in MiB. */
+  readonly cacheMb?: number;
 }
+
+/** SQLite's own default is 2 MiB, which at a million calls sends most row lookups to the OS. */
+const DEFAULT_CACHE_MB = 32;
 
 export type DatabaseConfig = Pick<Config, 'database' | 'sqlite' | 'postgres'>;
 
@@ -44,7 +49,10 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   const readers = target.file === ':memory:' ? 0 : (config.sqlite.readers ?? 0);
   const readerPool =
     readers > 0
-      ? new SqliteReaderPool(path.resolve(target.file), readers, config.sqlite.busyTimeoutMs)
+      ? new SqliteReaderPool(path.resolve(target.file), readers, {
+          busyTimeoutMs: config.sqlite.busyTimeoutMs,
+          cacheKib: (config.sqlite.cacheMb ?? DEFAULT_CACHE_MB) * 1024,
+        })
       : undefined;
   return {
     db,
@@ -71,6 +79,7 @@ export function openSqliteConnection(file: string, options: SqliteOptions): Bett
     connection.pragma(`synchronous = ${SYNCHRONOUS_LEVEL[options.synchronous]}`);
     connection.pragma('foreign_keys = ON');
     connection.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+    connection.pragma(`cache_size = -${(options.cacheMb ?? DEFAULT_CACHE_MB) * 1024}`);
     assertSqlitePragmas(connection, options);
   } catch (error) {
     connection.close();

@@ -30,6 +30,7 @@ const db = new Database(workerData.file, {
   timeout: workerData.busyTimeoutMs,
 });
 db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
+db.pragma('cache_size = -' + workerData.cacheKib);
 const statements = new Map();
 parentPort.on('message', ({ id, sql, parameters }) => {
   try {
@@ -61,11 +62,11 @@ class ReaderThread {
   private nextId = 0;
   private failure: Error | undefined;
 
-  constructor(file: string, busyTimeoutMs: number) {
+  constructor(file: string, { busyTimeoutMs, cacheKib }: ReaderSettings) {
     const driverPath = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { file, busyTimeoutMs, driverPath },
+      workerData: { file, busyTimeoutMs, cacheKib, driverPath },
     });
     this.worker.unref();
     this.worker.on('message', (message: { id: number; rows?: unknown[]; error?: ReaderError }) => {
@@ -122,6 +123,12 @@ interface ReaderError {
   code?: string;
 }
 
+export interface ReaderSettings {
+  readonly busyTimeoutMs: number;
+  /** Each reader connection's page cache, in KiB. */
+  readonly cacheKib: number;
+}
+
 /** A few reader threads; each query goes to the one with the fewest waiting. */
 export class SqliteReaderPool {
   private threads: ReaderThread[];
@@ -129,9 +136,9 @@ export class SqliteReaderPool {
   constructor(
     private readonly file: string,
     size: number,
-    private readonly busyTimeoutMs: number,
+    private readonly settings: ReaderSettings,
   ) {
-    this.threads = Array.from({ length: size }, () => new ReaderThread(file, busyTimeoutMs));
+    this.threads = Array.from({ length: size }, () => new ReaderThread(file, settings));
   }
 
   private closed = false;
@@ -140,7 +147,7 @@ export class SqliteReaderPool {
     if (this.closed) return Promise.reject(new Error('the SQLite read pool is closed'));
     // A thread that died (it should not) is replaced rather than failing every later read.
     this.threads = this.threads.map((thread) =>
-      thread.failed ? new ReaderThread(this.file, this.busyTimeoutMs) : thread,
+      thread.failed ? new ReaderThread(this.file, this.settings) : thread,
     );
     const thread = this.threads.reduce((least, candidate) =>
       candidate.load < least.load ? candidate : least,

@@ -65,12 +65,14 @@ describe('SQLite reader threads', () => {
   });
 
   it('a reader that dies is replaced: the next read gets a new one', async () => {
-    const pool = new SqliteReaderPool(file, 1, 1000);
+    const pool = new SqliteReaderPool(file, 1, { busyTimeoutMs: 1000, cacheKib: 2048 });
     const threads = (
       pool as unknown as { threads: Array<{ close(): Promise<void>; failed: boolean }> }
     ).threads;
     try {
       await expect(pool.run('SELECT 1 AS one', [])).resolves.toEqual([{ one: 1 }]);
+      // Readers get the page cache they were given (SQLite's default is 2000 KiB).
+      await expect(pool.run('PRAGMA cache_size', [])).resolves.toEqual([{ cache_size: -2048 }]);
       const first = threads[0]!;
       await first.close();
       expect(first.failed).toBe(true);

@@ -45,10 +45,11 @@ describe('SQLite pragmas on every connection', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the defaults (loadConfig with no env): WAL, synchronous=FULL, foreign keys, 5000 ms, two reader threads', () => {
+  it('the defaults (loadConfig with no env): WAL, synchronous=FULL, foreign keys, 5000 ms, two reader threads, 32 MiB caches', () => {
     const { sqlite } = loadConfig({});
-    expect(sqlite).toEqual({ synchronous: 'full', busyTimeoutMs: 5000, readers: 2 });
+    expect(sqlite).toEqual({ synchronous: 'full', busyTimeoutMs: 5000, readers: 2, cacheMb: 32 });
     const connection = open(sqlite);
+    expect(connection.pragma('cache_size', { simple: true })).toBe(-32 * 1024);
     expect(readSqlitePragmas(connection)).toEqual({
       journalMode: 'wal',
       synchronous: FULL,

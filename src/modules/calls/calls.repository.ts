@@ -130,9 +130,11 @@ export function createCallRepository(
   db: Kysely<Database> | Transaction<Database>,
   dialect: Dialect,
   reads: Kysely<Database> | Transaction<Database> = db,
+  searchPlans: SearchPlanSettings = DEFAULT_SEARCH_PLANS,
 ) {
   return {
-    inTransaction: (trx: Transaction<Database>) => createCallRepository(trx, dialect),
+    inTransaction: (trx: Transaction<Database>) =>
+      createCallRepository(trx, dialect, trx, searchPlans),
 
     /**
      * The idempotent create: ON CONFLICT on (tenant, callSid) lets the database decide which of
@@ -231,7 +233,7 @@ export function createCallRepository(
       const { sort, after, limit } = options;
       const columns = listColumns(options.withTranscript);
       if (dialect === 'sqlite' && filter.search !== undefined) {
-        return listSqliteSearch(reads, tenantId, filter, filter.search, options);
+        return listSqliteSearch(reads, tenantId, filter, filter.search, options, searchPlans);
       }
       if (sort === 'relevance') {
         const search = filter.search;
@@ -464,36 +466,56 @@ function relevance(
 // FTS5 answers "which calls hold these words" fast, but not "which are the newest": its matches
 // come in rowid order, and a tenant's calls must then be looked up and sorted. That costs time
 // in proportion to the matches: fine for a rare word, 100 ms and more for a word in most calls.
-// For such common words the opposite plan is fast: walk the tenant's calls newest first on the
-// (tenant, started_at) index and ask the index about each, stopping at the page's end; a word in
-// one call of k needs about k × limit questions. The vocabulary says how common each word is, so
-// each search takes the cheaper plan; both return exactly the same rows.
+// For common words walkInChunks goes the other way: the tenant's calls in order, a chunk at a
+// time, each chunk's matches asked of the index at once. Asking per call (EXISTS … rowid = ?)
+// would be simpler, but FTS5 answers that in about 100 µs, so a word in one call of 50 cost
+// half a second. A capped count of each word picks the plan; both return exactly the same rows.
 
-/** At or above this share of all calls holding the query's rarest word, walk and ask. */
-const PROBE_SHARE = 0.04;
+/** How SQLite searches pick and run their plans; tests shrink them to reach every path. */
+export interface SearchPlanSettings {
+  /**
+   * A word in fewer calls than this (over all tenants) is searched from the index: its matches
+   * are few enough to look up and sort (about 10 ms for 5,000). A commoner word walks the calls
+   * in chunks (walkInChunks), which costs less the commoner the word is.
+   */
+  readonly commonMatches: number;
+  /** Calls walked per step of walkInChunks: a word in one call of ten fills a page in the first. */
+  readonly walkChunks: readonly number[];
+}
+
+export const DEFAULT_SEARCH_PLANS: SearchPlanSettings = {
+  commonMatches: 10_000,
+  walkChunks: [1000, 4000, 16000],
+};
 
 /** Column weights of -bm25(): tenant 0, caller name and topics 4, summary and data 2, transcript 1. */
 const SQLITE_SCORE = sql<number>`-bm25(calls_search, 0, 4, 4, 2, 2, 1)`;
 
 type Reads = Kysely<Database> | Transaction<Database>;
 
-/** The share of all calls holding the query's rarest word (a prefix counts all its words). */
-async function rarestWordShare(reads: Reads, search: readonly SearchTerm[]): Promise<number> {
+/**
+ * Whether every word of the query (a prefix counts all its words) is in at least commonMatches
+ * calls, over all tenants. Each count stops at that many: a doclist is read in order, so the
+ * answer costs about a millisecond however common a word is. (The vocabulary table gives exact
+ * counts but reads whole doclists: 15 ms for a word in 600k calls.)
+ */
+async function isCommonSearch(
+  reads: Reads,
+  search: readonly SearchTerm[],
+  commonMatches: number,
+): Promise<boolean> {
   const counts = search.flatMap((term) =>
-    term.words.map((word, index) =>
-      term.prefix && index === term.words.length - 1
-        ? sql`(SELECT coalesce(sum(doc), 0) FROM (SELECT doc FROM calls_search_vocab
-            WHERE term >= ${word} AND term < ${`${word}\uffff`} LIMIT 10000))`
-        : sql`coalesce((SELECT doc FROM calls_search_vocab WHERE term = ${word}), 0)`,
-    ),
+    term.words.map((word, index) => {
+      const prefix = term.prefix && index === term.words.length - 1;
+      return sql`(SELECT count(*) FROM (SELECT 1 FROM calls_search
+        WHERE calls_search MATCH ${toFts5Query([{ words: [word], prefix }])}
+        LIMIT ${commonMatches}))`;
+    }),
   );
-  const { rows } = await sql<{ rarest: number; total: number | null }>`
-    SELECT min(${sql.join(counts)}) AS rarest, (SELECT max(rowid) FROM calls) AS total`.execute(
-    reads,
-  );
-  const row = rows[0];
+  const { rows } = await sql<{ rarest: number | null }>`
+    SELECT min(${sql.join(counts)}) AS rarest`.execute(reads);
   // min() of one argument is an aggregate in SQLite; of several, the smallest.
-  return Number(row?.rarest ?? 0) / Math.max(1, Number(row?.total ?? 0));
+  return Number(rows[0]?.rarest ?? 0) >= commonMatches;
 }
 
 function hasFiltersBesidesSearch(filter: CallFilter): boolean {
@@ -512,45 +534,155 @@ async function listSqliteSearch(
   tenantId: string,
   filter: CallFilter,
   search: readonly SearchTerm[],
+  options: ListCallsOptions,
+  plans: SearchPlanSettings,
+): Promise<ListedCallRow[]> {
+  const { sort } = options;
+  if (
+    (sort === 'newest' || sort === 'oldest') &&
+    (await isCommonSearch(reads, search, plans.commonMatches))
+  ) {
+    return walkInChunks(reads, tenantId, filter, search, { ...options, sort }, plans.walkChunks);
+  }
+  return indexDrivenSearch(reads, tenantId, filter, search, options);
+}
+
+interface PageKey {
+  readonly r: number;
+  readonly sort_key: string;
+  readonly id: string;
+}
+
+/**
+ * newest/oldest for a common word: walk the tenant's calls in order, a chunk at a time, and ask
+ * the index once per chunk for its matches among them. Calls get their rowids as they arrive,
+ * so a chunk of consecutive calls spans a narrow rowid range, and FTS5 answers "matches between
+ * these rowids" by seeking, not by reading the word's whole doclist. Exact whatever the rowids:
+ * the range only narrows the question, the join with the chunk decides. A page still short
+ * after the last chunk (a word rarer in this tenant than across all) gets the rest from the
+ * index-driven plan, after the last call walked.
+ */
+async function walkInChunks(
+  reads: Reads,
+  tenantId: string,
+  filter: CallFilter,
+  search: readonly SearchTerm[],
+  options: ListCallsOptions & { sort: 'newest' | 'oldest' },
+  chunks: readonly number[],
+): Promise<ListedCallRow[]> {
+  const { sort, limit } = options;
+  const key = SORT_KEYS[sort];
+  const rest: CallFilter = { ...filter, search: undefined };
+  const match = toFts5Query(search, tenantToken(tenantId));
+  const found: PageKey[] = [];
+  let position = options.after;
+  let exhausted = false;
+  for (const size of chunks) {
+    const from = position;
+    const chunk = () => {
+      let walk = reads
+        .selectFrom('calls')
+        .select([sql<number>`calls.rowid`.as('r'), key.expression.as('sort_key'), 'calls.id as id'])
+        .where((eb) => eb.and(filterConditions(eb, 'sqlite', tenantId, rest, 'in')));
+      if (from !== undefined) walk = walk.where(keysetAfter(key, sort, from));
+      return walk
+        .orderBy(key.expression, key.direction)
+        .orderBy('calls.id', key.direction)
+        .limit(size);
+    };
+    const hits = (await reads
+      .with((cte) => cte('chunk').materialized(), chunk)
+      .with(
+        (cte) => cte('hits').materialized(),
+        () => sql<{
+          r: number;
+        }>`(SELECT rowid AS r FROM calls_search WHERE calls_search MATCH ${match}
+          AND rowid BETWEEN (SELECT min(r) FROM chunk) AND (SELECT max(r) FROM chunk))`,
+      )
+      .selectFrom('chunk')
+      .innerJoin('hits', 'hits.r', 'chunk.r')
+      .select(['chunk.r', 'chunk.sort_key', 'chunk.id'])
+      .orderBy('chunk.sort_key', key.direction)
+      .orderBy('chunk.id', key.direction)
+      .limit(limit - found.length)
+      .execute()) as PageKey[];
+    found.push(...hits);
+    if (found.length >= limit) break;
+    // Where the chunk ended, and whether the calls ran out before it was full.
+    const opposite = key.direction === 'desc' ? 'asc' : 'desc';
+    const end = (await reads
+      .with((cte) => cte('chunk').materialized(), chunk)
+      .selectFrom('chunk')
+      .select([
+        sql<number>`(SELECT count(*) FROM chunk)`.as('walked'),
+        'chunk.sort_key',
+        'chunk.id',
+      ])
+      .orderBy('chunk.sort_key', opposite)
+      .orderBy('chunk.id', opposite)
+      .limit(1)
+      .executeTakeFirst()) as { walked: number; sort_key: string; id: string } | undefined;
+    if (end === undefined || Number(end.walked) < size) {
+      exhausted = true;
+      break;
+    }
+    position = { key: end.sort_key, id: end.id };
+  }
+
+  const pageRows = await rowsInOrder(reads, found, options.withTranscript, key);
+  if (found.length >= limit || exhausted) return pageRows;
+  const remainder = await indexDrivenSearch(reads, tenantId, filter, search, {
+    ...options,
+    after: position,
+    limit: limit - found.length,
+  });
+  return [...pageRows, ...remainder];
+}
+
+/** The listed columns of the calls behind `keys`, in the keys' order. */
+async function rowsInOrder(
+  reads: Reads,
+  keys: readonly PageKey[],
+  withTranscript: boolean,
+  key: { expression: RawBuilder<string | number> },
+): Promise<ListedCallRow[]> {
+  if (keys.length === 0) return [];
+  const rows = (await reads
+    .selectFrom('calls')
+    .select(listColumns(withTranscript))
+    .select(HAS_TRANSCRIPT.as('has_transcript'))
+    .select(key.expression.as('sort_key'))
+    .select(sql<number>`calls.rowid`.as('r'))
+    .where(sql<SqlBool>`calls.rowid IN (${sql.join(keys.map((k) => k.r))})`)
+    .execute()) as Array<ListedCallRow & { r: number }>;
+  const byRowid = new Map(rows.map(({ r, ...row }) => [Number(r), row as ListedCallRow]));
+  return keys.flatMap((k) => byRowid.get(Number(k.r)) ?? []);
+}
+
+/** Any sort: the index's matches (materialised once), then their calls, filtered and sorted. */
+async function indexDrivenSearch(
+  reads: Reads,
+  tenantId: string,
+  filter: CallFilter,
+  search: readonly SearchTerm[],
   { sort, after, limit, withTranscript }: ListCallsOptions,
 ): Promise<ListedCallRow[]> {
   const columns = listColumns(withTranscript);
-
-  if (
-    (sort === 'newest' || sort === 'oldest') &&
-    (await rarestWordShare(reads, search)) >= PROBE_SHARE
-  ) {
-    // Walk and ask: the generic plan, with the search as a per-call question.
-    const key = SORT_KEYS[sort];
-    let query = reads
-      .selectFrom('calls')
-      .select(columns)
-      .select(HAS_TRANSCRIPT.as('has_transcript'))
-      .select(key.expression.as('sort_key'))
-      .where((eb) => eb.and(filterConditions(eb, 'sqlite', tenantId, filter, 'probe')));
-    if (after !== undefined) query = query.where(keysetAfter(key, sort, after));
-    return query
-      .orderBy(key.expression, key.direction)
-      .orderBy('calls.id', key.direction)
-      .limit(limit)
-      .execute();
-  }
-
   // The index drives: its matches (once, materialised), then their calls, filtered and sorted.
+  // Only the keys are sorted (rowid, sort key, id): the page's columns, which hold summaries and
+  // transcripts, are read for the page's calls alone, not for every match.
   const scored = sort === 'relevance';
   const key = scored
     ? { expression: sql<number>`matched.s`, direction: 'desc' as const }
     : SORT_KEYS[sort];
-  let query = reads
+  let page = reads
     .with(
       (cte) => cte('matched').materialized(),
       () => matchedCte(tenantId, search, scored),
     )
     .selectFrom('matched')
     .crossJoin('calls')
-    .select(columns)
-    .select(HAS_TRANSCRIPT.as('has_transcript'))
-    .select(key.expression.as('sort_key'))
+    .select([sql<number>`calls.rowid`.as('r'), key.expression.as('sort_key'), 'calls.id as id'])
     .where(sql<SqlBool>`calls.rowid = matched.r`)
     .where((eb) =>
       eb.and(
@@ -568,17 +700,28 @@ async function listSqliteSearch(
     // page's (ties kept). The previous page may have taken some of the calls tied at its last
     // score; skipping the whole tie group too keeps the cut low enough to hold a full page.
     const bound = after === undefined ? sql`1e308` : sql`CAST(${after.key} AS DOUBLE PRECISION)`;
-    query = query.where(
+    page = page.where(
       sql<SqlBool>`matched.s >= coalesce((SELECT s FROM matched WHERE s <= ${bound}
         ORDER BY s DESC LIMIT 1
         OFFSET ${limit - 1} + (SELECT count(*) FROM matched WHERE s = ${bound})), -1e308)`,
     );
   }
-  if (after !== undefined) query = query.where(keysetAfter(key, sort, after));
-  return query
+  if (after !== undefined) page = page.where(keysetAfter(key, sort, after));
+  const keys = page
     .orderBy(key.expression, key.direction)
     .orderBy('calls.id', key.direction)
-    .limit(limit)
+    .limit(limit);
+  // CROSS JOIN: SQLite keeps the page (a handful of rows, in order) as the outer loop.
+  return reads
+    .with('page', () => keys)
+    .selectFrom('page')
+    .crossJoin('calls')
+    .select(columns)
+    .select(HAS_TRANSCRIPT.as('has_transcript'))
+    .select('page.sort_key')
+    .where(sql<SqlBool>`calls.rowid = page.r`)
+    .orderBy('page.sort_key', key.direction)
+    .orderBy('page.id', key.direction)
     .execute();
 }
 
@@ -733,13 +876,13 @@ function keysetAfter(
     : sql<SqlBool>`(${key.expression}, calls.id) > (${bound}, ${after.id})`;
 }
 
-/** The WHERE conditions of `filter`, always scoped to the tenant. */
 /**
- * How the search takes part: `in` (the tenant's matches as a set, or PostgreSQL's @@), `probe`
- * (SQLite: the index is asked about each call), `joined` (the matches drive the query already).
+ * How the search takes part: `in` (the tenant's matches as a set, or PostgreSQL's @@) or
+ * `joined` (the matches drive the query already).
  */
-type SearchMode = 'in' | 'probe' | 'joined';
+type SearchMode = 'in' | 'joined';
 
+/** The WHERE conditions of `filter`, always scoped to the tenant. */
 function filterConditions(
   eb: ExpressionBuilder<Database, 'calls'>,
   dialect: Dialect,
@@ -816,13 +959,6 @@ function filterConditions(
     if (dialect === 'postgres') {
       conditions.push(
         sql<SqlBool>`calls.search_vector @@ to_tsquery('simple', ${toTsQuery(filter.search)})`,
-      );
-    } else if (searchMode === 'probe') {
-      // The tenant is already fixed by the walk: asking without its token is cheaper.
-      conditions.push(
-        sql<SqlBool>`EXISTS (SELECT 1 FROM calls_search WHERE calls_search MATCH ${toFts5Query(
-          filter.search,
-        )} AND rowid = calls.rowid)`,
       );
     } else {
       conditions.push(
