@@ -8,6 +8,12 @@ import { startSweeper } from './modules/maintenance/maintenance.service.js';
 import { createServices } from './services.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
+/**
+ * How long in-flight requests get to finish after a shutdown signal. A client that stops reading
+ * (an export it paused) would otherwise hold its response, and the process, open until the grace
+ * period above kills it: after this its connection is closed and shutdown goes on.
+ */
+const SHUTDOWN_DRAIN_MS = 5_000;
 
 export interface RunningServer {
   readonly app: App;
@@ -45,7 +51,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
       address,
       close: async () => {
         await sweeper?.stop();
-        await app.close(); // stops accepting, lets in-flight requests finish
+        // Stops accepting and lets in-flight requests finish, for SHUTDOWN_DRAIN_MS at most.
+        const cutOff = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(cutOff);
+        }
         await services.transactor.drain();
         await database.close();
       },
