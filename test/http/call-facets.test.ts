@@ -129,6 +129,35 @@ describe.each(TEST_DIALECTS)(
       ).toEqual(model.flatMap(expectedFacets).sort());
     }
 
+    it.runIf(dialect === 'sqlite')(
+      'the triggers find the rows of a call they remove by the whole primary key',
+      async () => {
+        // Not a timing: the plan. Seeking by the tenant alone would read every facet of the tenant
+        // on every write.
+        const triggers = await sql<{ sql: string }>`SELECT sql FROM sqlite_master
+        WHERE type = 'trigger' AND name IN ('calls_facets_update', 'calls_facets_delete')`.execute(
+          t.database.db,
+        );
+        expect(triggers.rows).toHaveLength(2);
+        for (const { sql: trigger } of triggers.rows) {
+          const remove = /DELETE FROM call_facets[\s\S]*?;/
+            .exec(trigger)![0]
+            .replace(/;$/, '')
+            .replaceAll('old.tenant_id', "'t'")
+            .replaceAll('old.started_at', "'s'")
+            .replaceAll('old.id', "'c'")
+            .replaceAll('old.topics', `'["a"]'`)
+            .replaceAll('old.collected_data', `'{"k":1}'`);
+          const plan = await sql<{ detail: string }>`${sql.raw(
+            `EXPLAIN QUERY PLAN ${remove}`,
+          )}`.execute(t.database.db);
+          expect(plan.rows.map((row) => row.detail)).toContain(
+            'SEARCH call_facets USING PRIMARY KEY (tenant_id=? AND facet=? AND value=? AND started_at=? AND call_id=?)',
+          );
+        }
+      },
+    );
+
     it('stay equal to the model through every kind of write', async () => {
       const pick = <T>(list: readonly T[], i: number): T => list[i % list.length]!;
       // Creates, some sharing a start time to the millisecond (ties break on the id).

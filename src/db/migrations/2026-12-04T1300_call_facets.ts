@@ -69,14 +69,18 @@ function sqliteInsertFacets(row: 'new' | 'calls'): string {
 
 async function createSqliteFacets(db: Kysely<any>): Promise<void> {
   // Deletes by the old row's own facets, so every row goes by its primary key.
+  // Deletes the old row's facets. Its rows are exactly those with this call's id, and every one
+  // has a facet and a value from the old row's lists: as two IN lists SQLite seeks each row by
+  // the whole primary key. (A row-value IN, (facet, value) IN (…), would use only tenant_id
+  // and read every facet of the tenant: half a second per write at a million calls.)
+  const oldSources = sqliteFacetSources('old');
+  const listOf = (part: 'facet' | 'value') =>
+    oldSources
+      .map((source) => `SELECT ${source[part]} FROM ${source.from} WHERE ${source.where}`)
+      .join(' UNION ');
   const removeOld = `DELETE FROM call_facets
       WHERE tenant_id = old.tenant_id AND started_at = old.started_at AND call_id = old.id
-        AND (facet, value) IN (${sqliteFacetSources('old')
-          .map(
-            ({ facet, value, from, where }) =>
-              `SELECT ${facet}, ${value} FROM ${from} WHERE ${where}`,
-          )
-          .join(' UNION ALL ')});`;
+        AND facet IN (${listOf('facet')}) AND value IN (${listOf('value')});`;
   await sql`${sql.raw(`CREATE TRIGGER calls_facets_insert AFTER INSERT ON calls BEGIN
       ${sqliteInsertFacets('new')}
     END`)}`.execute(db);
