@@ -353,10 +353,17 @@ export function createCallService({
       return (async function* () {
         let rows = first;
         while (rows.length > 0) {
-          yield rows.map(listedRowToCall);
           const last = rows.at(-1);
-          if (rows.length < EXPORT_PAGE || last === undefined) return;
-          rows = await page({ key: last.sort_key, id: last.id });
+          // The next page is read (on a reader thread) while this one is written out.
+          const next =
+            rows.length < EXPORT_PAGE || last === undefined
+              ? undefined
+              : page({ key: last.sort_key, id: last.id });
+          // A consumer that stops early (a closed connection) leaves it unread: not an error.
+          next?.catch(() => {});
+          yield rows.map(listedRowToCall);
+          if (next === undefined) return;
+          rows = await next;
         }
       })();
     },
