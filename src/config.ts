@@ -56,6 +56,11 @@ export interface Config {
     readonly staleCallAfterMinutes: number;
     /** How often this instance sweeps (retention, stale calls); 0: this instance never does. */
     readonly sweepIntervalMs: number;
+    /**
+     * PostgreSQL: how often this instance folds the stats rollups' delta rows (reads sum every
+     * pending one); 0: only at the end of each sweep.
+     */
+    readonly rollupCompactIntervalMs: number;
   };
   readonly postgres: {
     /** Connections per server instance. */
@@ -246,6 +251,14 @@ export function loadConfig(env: Env = process.env): Config {
     86_400,
     problems,
   );
+  const rollupCompactIntervalSeconds = parseInteger(
+    read('ROLLUP_COMPACT_SECONDS'),
+    'ROLLUP_COMPACT_SECONDS',
+    5,
+    0,
+    86_400,
+    problems,
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -262,6 +275,7 @@ export function loadConfig(env: Env = process.env): Config {
       retentionDays,
       staleCallAfterMinutes,
       sweepIntervalMs: sweepIntervalSeconds * 1000,
+      rollupCompactIntervalMs: rollupCompactIntervalSeconds * 1000,
     }),
     clerk: Object.freeze({
       jwtKey: clerkJwtKey,

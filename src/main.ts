@@ -46,11 +46,26 @@ export async function startServer(config: Config): Promise<RunningServer> {
             },
           )
         : undefined;
+    // PostgreSQL's rollup triggers insert delta rows; stats reads sum the rows still pending, so
+    // they are compacted every few seconds (a try-lock lets one instance at a time do it).
+    // SQLite updates its rollups in place and has nothing to compact.
+    const compactor =
+      database.dialect === 'postgres' && config.maintenance.rollupCompactIntervalMs > 0
+        ? startSweeper(
+            () => services.maintenance.compactRollups(),
+            config.maintenance.rollupCompactIntervalMs,
+            (result) => {
+              if (result instanceof Error)
+                app.log.warn({ err: result }, 'rollup compaction failed');
+            },
+          )
+        : undefined;
     return {
       app,
       address,
       close: async () => {
         await sweeper?.stop();
+        await compactor?.stop();
         // Stops accepting and lets in-flight requests finish, for SHUTDOWN_DRAIN_MS at most.
         const cutOff = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS);
         try {

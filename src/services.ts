@@ -7,6 +7,7 @@ import { systemClock, type Clock } from './lib/time.js';
 import { createAgentRepository } from './modules/agents/agents.repository.js';
 import { createAgentService, type AgentService } from './modules/agents/agents.service.js';
 import { createCallRepository } from './modules/calls/calls.repository.js';
+import { createCallRollupRepository } from './modules/calls/call-rollups.repository.js';
 import { createCallService, type CallService } from './modules/calls/calls.service.js';
 import { createMaintenanceRepository } from './modules/maintenance/maintenance.repository.js';
 import {
@@ -81,6 +82,7 @@ export function createServices({
   });
   const maintenance = createMaintenanceService({
     maintenance: createMaintenanceRepository(db, dialect),
+    rollups: createCallRollupRepository(db, dialect),
     transactor,
     clock,
     retentionDays: config.maintenance.retentionDays,

@@ -80,6 +80,9 @@ export function openSqliteConnection(file: string, options: SqliteOptions): Bett
     connection.pragma('foreign_keys = ON');
     connection.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
     connection.pragma(`cache_size = -${(options.cacheMb ?? DEFAULT_CACHE_MB) * 1024}`);
+    // Statement journals (every write that fires a trigger writing another table: search,
+    // facets, rollups) in memory rather than temp files: about 30 µs less per write.
+    connection.pragma('temp_store = MEMORY');
     assertSqlitePragmas(connection, options);
   } catch (error) {
     connection.close();

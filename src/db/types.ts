@@ -117,11 +117,64 @@ export interface CallFacetsTable {
   call_id: string;
 }
 
+/**
+ * Rollups of the calls for the stats, kept by triggers (see the call_rollups migration). `span`
+ * is the period a row sums ('h' hour, 'd' day, 'm' month, all UTC) and `period` the matching
+ * prefix of its ISO start. On PostgreSQL a group may hold several delta rows (summed when read;
+ * `pending` until the sweeper compacts them); on SQLite one row per group.
+ */
+interface CallRollupKey {
+  tenant_id: string;
+  span: string;
+  period: string;
+}
+
+/** Per (tenant, hour | day): the sums every stats total and the series come from. */
+export interface CallRollupSlotsTable extends CallRollupKey {
+  ringing: number;
+  in_progress: number;
+  completed: number;
+  missed: number;
+  failed: number;
+  inbound: number;
+  positive: number;
+  negative: number;
+  neutral: number;
+  duration_count: number;
+  /** Durations in integer milliseconds (rounded half up), so sums are exact. */
+  duration_ms: number | string;
+  cost_count: number;
+  cost_micros: number | string;
+}
+
+/** Per (tenant, day | month, agent): calls. */
+export interface CallRollupAgentsTable extends CallRollupKey {
+  agent_id: string;
+  calls: number;
+}
+
+/** Per (tenant, day | month, duration bin): calls with a duration in the bin. */
+export interface CallRollupDurationsTable extends CallRollupKey {
+  bin: number;
+  calls: number;
+}
+
+/** The duration bins: [lo, hi) seconds; the last bin has no upper bound. */
+export interface CallRollupDurationBinsTable {
+  bin: number;
+  lo: number;
+  hi: number | null;
+}
+
 export interface Database {
   agents: AgentsTable;
   calls: CallsTable;
   call_events: CallEventsTable;
   call_facets: CallFacetsTable;
+  call_rollup_slots: CallRollupSlotsTable;
+  call_rollup_agents: CallRollupAgentsTable;
+  call_rollup_durations: CallRollupDurationsTable;
+  call_rollup_duration_bins: CallRollupDurationBinsTable;
   api_keys: ApiKeysTable;
   webhook_secrets: WebhookSecretsTable;
   webhook_deliveries: WebhookDeliveriesTable;

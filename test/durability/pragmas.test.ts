@@ -50,6 +50,7 @@ describe('SQLite pragmas on every connection', () => {
     expect(sqlite).toEqual({ synchronous: 'full', busyTimeoutMs: 5000, readers: 2, cacheMb: 32 });
     const connection = open(sqlite);
     expect(connection.pragma('cache_size', { simple: true })).toBe(-32 * 1024);
+    expect(connection.pragma('temp_store', { simple: true }), 'temp_store=MEMORY').toBe(2);
     expect(readSqlitePragmas(connection)).toEqual({
       journalMode: 'wal',
       synchronous: FULL,

@@ -24,6 +24,15 @@ import {
   type CallSort,
   type SearchTerm,
 } from './call-query.js';
+import type { Bucket, ZoneOffsets } from '../../lib/time-zones.js';
+import {
+  createCallRollupRepository,
+  slotValueSql,
+  toSlotSums,
+  type SlotSums,
+  type SlotSumsRow,
+} from './call-rollups.repository.js';
+import { percentile, readsRollups, slotMinutesFor } from './call-stats.js';
 
 /** Every stored column of a call (not PostgreSQL's generated search_vector). */
 export const CALL_COLUMNS = [
@@ -102,22 +111,12 @@ function listColumns(withTranscript: boolean) {
 /** Whether a call has a transcript, without reading it (SQLite skips the value's pages). */
 const HAS_TRANSCRIPT = sql<number | boolean>`(calls.transcript IS NOT NULL)`;
 
-/** One UTC slot × status of the stats (see statsBySlot). */
-export interface StatsSlotRow {
-  /** `YYYY-MM-DDTHH` of the slot's UTC hour. */
-  readonly hour: string;
-  /** 0–3: the quarter of the hour (always 0 for hour slots). */
-  readonly quarter: number;
-  readonly status: string;
-  readonly calls: number;
-  readonly inbound: number;
-  readonly positive: number;
-  readonly negative: number;
-  readonly neutral: number;
-  readonly durationSum: number;
-  readonly durationCount: number;
-  readonly costSumMicros: number;
-  readonly costCount: number;
+/**
+ * The stats' sums of one UTC slot (read from the calls) or of one series bucket (read from the
+ * rollups), at its start (epoch ms): see statsBySlot.
+ */
+export interface StatsSlotRow extends SlotSums {
+  readonly start: number;
 }
 
 export type CallRepository = ReturnType<typeof createCallRepository>;
@@ -327,66 +326,56 @@ export function createCallRepository(
     },
 
     /**
-     * The stats' raw material in one pass: per UTC time slot (an hour, or a quarter hour for
-     * zones off UTC by a fraction of an hour) and status, the counts and sums of everything the
-     * stats report. Reads only columns of the stats index.
+     * The stats' raw material: the sums of everything the stats report, per series bucket of
+     * `series` when the filter is nothing but a time range (from the rollups, see
+     * call-rollups.repository.ts), else per UTC slot (an hour, or a quarter hour for zones off
+     * UTC by a fraction of an hour) in one pass over the stats index. Each row at its bucket's or
+     * slot's start: buildStats puts it in the bucket holding that instant either way.
      */
     async statsBySlot(
       tenantId: string,
       filter: CallFilter,
-      slotMinutes: 60 | 15,
+      series: { zone: ZoneOffsets; bucket: Bucket },
     ): Promise<StatsSlotRow[]> {
+      if (readsRollups(filter)) {
+        return createCallRollupRepository(db, dialect, reads).bucketSums(tenantId, filter, series);
+      }
+      const slotMinutes = slotMinutesFor(series.zone);
       const quarter =
         slotMinutes === 15
           ? sql<number>`CAST(substr(calls.started_at, 15, 2) AS INTEGER) / 15`
           : sql<number>`0`;
-      const count = (condition: RawBuilder<unknown>) =>
-        sql<number>`sum(CASE WHEN ${condition} THEN 1 ELSE 0 END)`;
+      const values = slotValueSql(dialect, 'calls', sql`1`);
       const rows = await reads
         .selectFrom('calls')
         .select([
           sql<string>`substr(calls.started_at, 1, 13)`.as('hour'),
           quarter.as('quarter'),
-          'calls.status',
-          sql<number>`count(*)`.as('calls'),
-          count(sql`calls.direction = 'inbound'`).as('inbound'),
-          count(sql`calls.sentiment = 'positive'`).as('positive'),
-          count(sql`calls.sentiment = 'negative'`).as('negative'),
-          count(sql`calls.sentiment = 'neutral'`).as('neutral'),
-          sql<number | null>`sum(calls.duration)`.as('duration_sum'),
-          sql<number>`count(calls.duration)`.as('duration_count'),
-          sql<number | string | null>`sum(calls.cost_micros)`.as('cost_sum'),
-          sql<number>`count(calls.cost_micros)`.as('cost_count'),
+          ...Object.entries(values).map(([column, value]) =>
+            sql<number | string>`sum(${value})`.as(column),
+          ),
         ])
         .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')))
         .groupBy(
           slotMinutes === 15
-            ? [sql`substr(calls.started_at, 1, 13)`, quarter, 'calls.status']
-            : [sql`substr(calls.started_at, 1, 13)`, 'calls.status'],
+            ? [sql`substr(calls.started_at, 1, 13)`, quarter]
+            : [sql`substr(calls.started_at, 1, 13)`],
         )
         .execute();
-      // pg answers count and sum of bigint as text; numbers leave the repository.
       return rows.map((row) => ({
-        hour: row.hour,
-        quarter: Number(row.quarter),
-        status: row.status,
-        calls: Number(row.calls),
-        inbound: Number(row.inbound),
-        positive: Number(row.positive),
-        negative: Number(row.negative),
-        neutral: Number(row.neutral),
-        durationSum: Number(row.duration_sum ?? 0),
-        durationCount: Number(row.duration_count),
-        costSumMicros: Number(row.cost_sum ?? 0),
-        costCount: Number(row.cost_count),
+        start: Date.parse(`${row.hour}:00:00.000Z`) + Number(row.quarter) * 15 * 60_000,
+        ...toSlotSums(row as unknown as SlotSumsRow),
       }));
     },
 
-    /** Calls per agent. */
+    /** Calls per agent: from the rollups for a filter of nothing but a time range. */
     async statsByAgent(
       tenantId: string,
       filter: CallFilter,
     ): Promise<Array<{ agentId: string; calls: number }>> {
+      if (readsRollups(filter)) {
+        return createCallRollupRepository(db, dialect, reads).agentTotals(tenantId, filter);
+      }
       const rows = await reads
         .selectFrom('calls')
         .select(['calls.agent_id', sql<number>`count(*)`.as('calls')])
@@ -396,11 +385,24 @@ export function createCallRepository(
       return rows.map((row) => ({ agentId: row.agent_id, calls: Number(row.calls) }));
     },
 
-    /** How many calls lasted each distinct duration, shortest first (for exact percentiles). */
-    async durationHistogram(
+    /**
+     * Exact nearest-rank duration percentiles. For a filter of nothing but a time range, each
+     * rank's bin comes from the rollups and its value from a walk of that bin; otherwise (or if
+     * a write came between those two reads) from how many calls lasted each distinct duration.
+     */
+    async durationPercentiles(
       tenantId: string,
       filter: CallFilter,
-    ): Promise<Array<{ duration: number; calls: number }>> {
+      percentiles: readonly number[],
+    ): Promise<Array<number | null>> {
+      if (readsRollups(filter)) {
+        const exact = await createCallRollupRepository(db, dialect, reads).durationPercentiles(
+          tenantId,
+          filter,
+          percentiles,
+        );
+        if (exact !== undefined) return exact;
+      }
       const rows = await reads
         .selectFrom('calls')
         .select(['calls.duration', sql<number>`count(*)`.as('calls')])
@@ -409,7 +411,11 @@ export function createCallRepository(
         .groupBy('calls.duration')
         .orderBy('calls.duration')
         .execute();
-      return rows.map((row) => ({ duration: Number(row.duration), calls: Number(row.calls) }));
+      const histogram = rows.map((row) => ({
+        duration: Number(row.duration),
+        calls: Number(row.calls),
+      }));
+      return percentiles.map((p) => percentile(histogram, p));
     },
 
     async insertEvent(row: NewCallEventRow): Promise<void> {

@@ -25,7 +25,7 @@ import {
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
 import type { CallRepository, ListedCallRow, PagePosition } from './calls.repository.js';
 import { parseCallFilter, searchMatches } from './call-query.js';
-import { buildStats, slotMinutesFor } from './call-stats.js';
+import { buildStats } from './call-stats.js';
 import { isTimeZone, ZoneOffsets } from '../../lib/time-zones.js';
 import {
   LIMITS,
@@ -319,16 +319,17 @@ export function createCallService({
         ]);
       }
       const zone = new ZoneOffsets(tz);
-      const [slots, agentsSeen, durations] = await Promise.all([
-        calls.statsBySlot(auth.tenantId, filter, slotMinutesFor(zone)),
+      const bucket = query.bucket ?? 'day';
+      const [slots, agentsSeen, [p50, p90]] = await Promise.all([
+        calls.statsBySlot(auth.tenantId, filter, { zone, bucket }),
         calls.statsByAgent(auth.tenantId, filter),
-        calls.durationHistogram(auth.tenantId, filter),
+        calls.durationPercentiles(auth.tenantId, filter, [50, 90]),
       ]);
       return buildStats({
         slots,
         agents: agentsSeen,
-        durations,
-        bucket: query.bucket ?? 'day',
+        duration: { p50: p50 ?? null, p90: p90 ?? null },
+        bucket,
         zone,
         from: filter.from,
         to: filter.to,
