@@ -575,6 +575,7 @@ async function walkInChunks(
   search: readonly SearchTerm[],
   options: ListCallsOptions & { sort: 'newest' | 'oldest' },
   chunks: readonly number[],
+  attempt = 1,
 ): Promise<ListedCallRow[]> {
   const { sort, limit } = options;
   const key = SORT_KEYS[sort];
@@ -636,6 +637,11 @@ async function walkInChunks(
   }
 
   const pageRows = await rowsInOrder(reads, found, options.withTranscript, key);
+  if (pageRows.length < found.length && attempt < 3) {
+    // A call was deleted between the two reads: a short page would read as the last one, so
+    // the page is read again.
+    return walkInChunks(reads, tenantId, filter, search, options, chunks, attempt + 1);
+  }
   if (found.length >= limit || exhausted) return pageRows;
   const remainder = await indexDrivenSearch(reads, tenantId, filter, search, {
     ...options,
