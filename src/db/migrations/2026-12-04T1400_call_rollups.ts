@@ -440,9 +440,15 @@ async function createPostgresTriggers(db: Kysely<any>): Promise<void> {
 
 export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<void> {
   await createTables(db, dialect);
-  await backfill(db, dialect);
+  // Triggers before the backfill: on PostgreSQL, CREATE TRIGGER locks out writers until the
+  // migration commits, so no write can land between the backfill's snapshot and its trigger.
   if (dialect === 'postgres') await createPostgresTriggers(db);
   else await createSqliteTriggers(db);
+  await backfill(db, dialect);
+  // Planner statistics now, not when autovacuum gets to it: the stats queries join these.
+  if (dialect === 'postgres') {
+    await sql`ANALYZE call_rollup_slots, call_rollup_agents, call_rollup_durations`.execute(db);
+  }
 }
 
 export async function down(db: Kysely<any>, dialect: MigrationDialect): Promise<void> {
