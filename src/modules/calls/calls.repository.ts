@@ -921,11 +921,16 @@ function filterConditions(
   anyOf('end_reason', filter.endReasons);
   if (filter.from !== undefined) conditions.push(eb('calls.started_at', '>=', filter.from));
   if (filter.to !== undefined) conditions.push(eb('calls.started_at', '<', filter.to));
+  // On SQLite `+duration` keeps the planner off calls_tenant_duration_started_idx (there for the
+  // stats' percentile walk): it would read every call in the duration range and sort them, 90 ms
+  // for minDuration=600 at 200k calls, where walking the tenant's calls newest first takes 1 ms.
+  const duration =
+    dialect === 'sqlite' ? sql<number>`+calls.duration` : sql<number>`calls.duration`;
   if (filter.minDuration !== undefined) {
-    conditions.push(eb('calls.duration', '>=', filter.minDuration));
+    conditions.push(eb(duration, '>=', filter.minDuration));
   }
   if (filter.maxDuration !== undefined) {
-    conditions.push(eb('calls.duration', '<=', filter.maxDuration));
+    conditions.push(eb(duration, '<=', filter.maxDuration));
   }
   if (filter.minCostMicros !== undefined) {
     conditions.push(eb('calls.cost_micros', '>=', filter.minCostMicros));
