@@ -1,5 +1,7 @@
 // Factories, not shared seeds: every test makes its own ids, so tests never see each other.
 import { randomUUID } from 'node:crypto';
+import type { NewCallRow } from '../src/db/types.js';
+import { newCallId } from '../src/lib/ids.js';
 
 export const uniqueId = (prefix: string): string => `${prefix}${randomUUID().slice(0, 12)}`;
 export const newCallSid = (): string => uniqueId('CA-');
@@ -29,6 +31,36 @@ export function completionBody(overrides: Record<string, unknown> = {}): Record<
     summary: 'Customer called about billing issue, successfully resolved',
     collectedData: { name: 'John Smith', email: 'john@example.com', accountNumber: 'ACC-12345' },
     cost: 0.15,
+    ...overrides,
+  };
+}
+
+/** A calls row as the repository stores it: a live inbound call started now, nothing else known. */
+export function newCallRow(tenantId: string, overrides: Partial<NewCallRow> = {}): NewCallRow {
+  const now = new Date().toISOString();
+  return {
+    id: newCallId(),
+    tenant_id: tenantId,
+    call_sid: newCallSid(),
+    agent_id: 'agent_factory',
+    user_id: null,
+    org_id: null,
+    direction: 'inbound',
+    caller_number: null,
+    caller_name: null,
+    status: 'in-progress',
+    started_at: now,
+    ended_at: null,
+    duration: null,
+    recording_url: null,
+    transcript: null,
+    sentiment: null,
+    summary: null,
+    topics: '[]',
+    collected_data: '{}',
+    cost_micros: null,
+    created_at: now,
+    updated_at: now,
     ...overrides,
   };
 }

@@ -4,12 +4,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dialect } from '../../src/db/database.js';
-import type { NewCallRow } from '../../src/db/types.js';
-import { newCallId } from '../../src/lib/ids.js';
 import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
 import type { CallStatsQuery } from '../../src/modules/calls/calls.schemas.js';
 import { DEV_AUTH_CONTEXT } from '../../src/modules/identity/identity.js';
-import { uniqueId } from '../factories.js';
+import { newCallRow, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
 /** mulberry32: a failure reproduces. */
@@ -49,35 +47,6 @@ function randomFields(random: Random) {
     sentiment: pick(random, ['positive', 'negative', 'neutral', null]),
     duration,
     cost_micros: random() < 0.3 ? null : Math.floor(random() * 5_000_000),
-  };
-}
-
-function newCall(tenantId: string, fields: Partial<NewCallRow>): NewCallRow {
-  const now = new Date().toISOString();
-  return {
-    id: newCallId(),
-    tenant_id: tenantId,
-    call_sid: uniqueId('CA-'),
-    agent_id: 'agent_r1',
-    user_id: null,
-    org_id: null,
-    direction: 'inbound',
-    caller_number: null,
-    caller_name: null,
-    status: 'in-progress',
-    started_at: now,
-    ended_at: null,
-    duration: null,
-    recording_url: null,
-    transcript: null,
-    sentiment: null,
-    summary: null,
-    topics: '[]',
-    collected_data: '{}',
-    cost_micros: null,
-    created_at: now,
-    updated_at: now,
-    ...fields,
   };
 }
 
@@ -238,7 +207,7 @@ describe.each(TEST_DIALECTS)('stats rollups (%s)', (dialect: Dialect) => {
       const roll = random();
       if (roll < 0.45 || live.length === 0) {
         const tenant = pick(random, TENANTS);
-        const row = newCall(tenant, randomFields(random));
+        const row = newCallRow(tenant, randomFields(random));
         await calls.insertIfAbsent(row);
         live.push({ tenant, id: row.id });
       } else if (roll < 0.85) {
@@ -324,7 +293,7 @@ describe.each(TEST_DIALECTS)('stats rollups (%s)', (dialect: Dialect) => {
     async () => {
       const tenant = uniqueId('org_concurrent_');
       const random = prng(7);
-      const rows = Array.from({ length: 60 }, () => newCall(tenant, randomFields(random)));
+      const rows = Array.from({ length: 60 }, () => newCallRow(tenant, randomFields(random)));
       const writers = rows.map(async (row, i) => {
         const calls = createCallRepository(db(), dialect);
         await calls.insertIfAbsent(row);

@@ -13,12 +13,12 @@ import {
 } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dialect } from '../../src/db/database.js';
-import type { Database, NewCallRow } from '../../src/db/types.js';
+import type { Database } from '../../src/db/types.js';
 import { encodeCallCursor, decodeCallCursor } from '../../src/lib/cursor.js';
 import { newCallId } from '../../src/lib/ids.js';
 import { createApiKeyRepository } from '../../src/modules/api-keys/api-keys.repository.js';
 import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
-import { uniqueId } from '../factories.js';
+import { newCallRow, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
 function recordingKysely(dialect: Dialect, queries: string[]): Kysely<Database> {
@@ -37,42 +37,13 @@ function recordingKysely(dialect: Dialect, queries: string[]): Kysely<Database> 
   });
 }
 
-function newCall(tenantId: string, overrides: Partial<NewCallRow> = {}): NewCallRow {
-  const now = new Date().toISOString();
-  return {
-    id: newCallId(),
-    tenant_id: tenantId,
-    call_sid: uniqueId('CA-'),
-    agent_id: 'agent_repo',
-    user_id: null,
-    org_id: null,
-    direction: 'inbound',
-    caller_number: null,
-    caller_name: null,
-    status: 'in-progress',
-    started_at: now,
-    ended_at: null,
-    duration: null,
-    recording_url: null,
-    transcript: null,
-    sentiment: null,
-    summary: null,
-    topics: '[]',
-    collected_data: '{}',
-    cost_micros: null,
-    created_at: now,
-    updated_at: now,
-    ...overrides,
-  };
-}
-
 describe.each(['sqlite', 'postgres'] as const)('the SQL the hot paths send (%s)', (dialect) => {
   it('matches the reviewed snapshot', async () => {
     const queries: string[] = [];
     const db = recordingKysely(dialect, queries);
     const calls = createCallRepository(db, dialect);
     const keys = createApiKeyRepository(db);
-    await calls.insertIfAbsent(newCall('t'));
+    await calls.insertIfAbsent(newCallRow('t'));
     await calls.getBySidForUpdate('t', 'CA-1');
     await calls.getByIdForUpdate('t', 'call_1');
     await calls.update('t', 'call_1', { status: 'completed', updated_at: 'x' });
@@ -175,7 +146,7 @@ describe.each(TEST_DIALECTS)('call repository on a real database (%s)', (dialect
 
   it('insertIfAbsent inserts once per (tenant, callSid) and answers undefined on a conflict', async () => {
     const calls = createCallRepository(t.database.db, dialect);
-    const row = newCall('tenant_a');
+    const row = newCallRow('tenant_a');
     expect(await calls.insertIfAbsent(row)).toMatchObject({ id: row.id });
     expect(await calls.insertIfAbsent({ ...row, id: newCallId() })).toBeUndefined();
     // The same callSid in another tenant is another call.
@@ -186,7 +157,7 @@ describe.each(TEST_DIALECTS)('call repository on a real database (%s)', (dialect
 
   it('every read is scoped to the tenant', async () => {
     const calls = createCallRepository(t.database.db, dialect);
-    const row = newCall('tenant_c');
+    const row = newCallRow('tenant_c');
     await calls.insertIfAbsent(row);
     expect(await calls.get('tenant_c', row.id)).toBeDefined();
     expect(await calls.get('tenant_d', row.id)).toBeUndefined();
@@ -204,7 +175,7 @@ describe.each(TEST_DIALECTS)('call repository on a real database (%s)', (dialect
     const startedAt = '2025-01-01T00:00:00.000Z';
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const row = newCall(tenant, { started_at: startedAt });
+      const row = newCallRow(tenant, { started_at: startedAt });
       ids.push(row.id);
       await calls.insertIfAbsent(row);
     }

@@ -4,7 +4,6 @@
 // page the index-driven plan gives, on calls whose rowids are not in time order. PostgreSQL has
 // one plan; the same walks run there too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newCallId } from '../../src/lib/ids.js';
 import { parseCallFilter } from '../../src/modules/calls/call-query.js';
 import {
   createCallRepository,
@@ -12,7 +11,7 @@ import {
   type ListedCallRow,
 } from '../../src/modules/calls/calls.repository.js';
 import type { CallSort } from '../../src/modules/calls/call-query.js';
-import { uniqueId } from '../factories.js';
+import { newCallRow, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
 /** mulberry32: the data set is the same on every run. */
@@ -54,31 +53,12 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
       const words = WORDS.filter(([, share]) => random() < share).map(([word]) => word);
       // Hours apart, some to the millisecond equal (ties break on the id).
       const startedAt = new Date(Date.UTC(2025, 2, 1) + Math.floor(random() * 150) * 3_600_000);
-      const now = new Date().toISOString();
-      return {
-        id: newCallId(),
-        tenant_id: i % 4 === 3 ? `${tenant}_other` : tenant,
-        call_sid: uniqueId('CA-'),
+      return newCallRow(i % 4 === 3 ? `${tenant}_other` : tenant, {
         agent_id: i % 3 === 0 ? 'agent_a' : 'agent_b',
-        user_id: null,
-        org_id: null,
-        direction: 'inbound',
-        caller_number: null,
-        caller_name: null,
         status: random() < 0.5 ? 'completed' : 'failed',
         started_at: startedAt.toISOString(),
-        ended_at: null,
-        duration: null,
-        recording_url: null,
         transcript: `Agent: ${words.join(' ')}\nCaller: fine`,
-        sentiment: null,
-        summary: null,
-        topics: '[]',
-        collected_data: '{}',
-        cost_micros: null,
-        created_at: now,
-        updated_at: now,
-      };
+      });
     });
     // Inserted out of time order: a late call gets a high rowid, an early one a low rowid.
     rows.sort(() => random() - 0.5);

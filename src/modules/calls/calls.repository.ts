@@ -253,7 +253,7 @@ export function createCallRepository(
         }
         if (after !== undefined) {
           query = query.where(
-            sql<SqlBool>`(${rank.score}, calls.id) < (CAST(${after.key} AS DOUBLE PRECISION), ${after.id})`,
+            keysetAfter({ expression: rank.score, direction: 'desc' }, sort, after),
           );
         }
         const rows = await query
@@ -276,15 +276,7 @@ export function createCallRepository(
         .select(HAS_TRANSCRIPT.as('has_transcript'))
         .select(key.expression.as('sort_key'))
         .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')));
-      if (after !== undefined) {
-        const bound =
-          sort === 'longest' ? sql`CAST(${after.key} AS DOUBLE PRECISION)` : sql`${after.key}`;
-        query = query.where(
-          key.direction === 'desc'
-            ? sql<SqlBool>`(${key.expression}, calls.id) < (${bound}, ${after.id})`
-            : sql<SqlBool>`(${key.expression}, calls.id) > (${bound}, ${after.id})`,
-        );
-      }
+      if (after !== undefined) query = query.where(keysetAfter(key, sort, after));
       const rows = await query
         .orderBy(key.expression, key.direction)
         .orderBy('calls.id', key.direction)
