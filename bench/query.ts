@@ -319,7 +319,7 @@ async function emptyDatabase(dialect: Dialect, withIndex: boolean): Promise<stri
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      await client.query('ALTER TABLE calls DROP COLUMN search_vector');
+      await client.query('DROP TRIGGER calls_search ON calls');
     } finally {
       await client.end();
     }
@@ -454,11 +454,17 @@ async function inProcess(fixture: Fixture): Promise<{ mixes: ListMix[]; sizes: A
         const frequency = fixture.marker.terms[search.kind];
         const { timing, plans } = await timeWithPlans(bench, () =>
           // A search reads the transcripts for its snippets, as the service does.
-          repository.list(BIG_TENANT, filter, {
-            sort: search.sort,
-            limit: 51,
-            withTranscript: true,
-          }),
+          search.sort === 'relevance'
+            ? repository.listByRelevance(BIG_TENANT, filter, {
+                window: undefined,
+                limit: 51,
+                withTranscript: true,
+              })
+            : repository.list(BIG_TENANT, filter, {
+                sort: search.sort,
+                limit: 51,
+                withTranscript: true,
+              }),
         );
         add({
           dialect,

@@ -10,6 +10,7 @@ import * as tenantSettings from './migrations/2026-12-04T1100_tenant_settings.js
 import * as searchVocabulary from './migrations/2026-12-04T1200_search_vocabulary.js';
 import * as callFacets from './migrations/2026-12-04T1300_call_facets.js';
 import * as callRollups from './migrations/2026-12-04T1400_call_rollups.js';
+import * as postgresSearchTable from './migrations/2026-12-04T1500_postgres_search_table.js';
 import type { Dialect } from './database.js';
 import type { Database } from './types.js';
 
@@ -30,6 +31,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-12-04T1200_search_vocabulary': searchVocabulary,
   '2026-12-04T1300_call_facets': callFacets,
   '2026-12-04T1400_call_rollups': callRollups,
+  '2026-12-04T1500_postgres_search_table': postgresSearchTable,
 };
 
 export function createMigrator(db: Kysely<Database>, dialect: MigrationDialect): Migrator {

@@ -82,9 +82,9 @@ describe.each(['sqlite', 'postgres'] as const)('the SQL the hot paths send (%s)'
       limit: 51,
       withTranscript: true,
     });
-    await calls.list('t', everything, {
-      sort: 'relevance',
-      after: { key: 0.5, id: 'call_1' },
+    await calls.listByRelevance('t', everything, {
+      after: { key: 0.5, id: 'call_1', tail: false },
+      window: newest,
       limit: 51,
       withTranscript: true,
     });

@@ -9,8 +9,9 @@ import {
   createCallRepository,
   type CallRepository,
   type ListedCallRow,
+  type ListSort,
 } from '../../src/modules/calls/calls.repository.js';
-import type { CallSort } from '../../src/modules/calls/call-query.js';
+import type { RecencyPosition } from '../../src/lib/cursor.js';
 import { newCallRow, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
@@ -43,10 +44,15 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
   beforeAll(async () => {
     t = await createTestApp(dialect);
     const db = t.database.db;
-    chunked = createCallRepository(db, dialect, db, { commonMatches: 3, walkChunks: [4, 9, 20] });
+    chunked = createCallRepository(db, dialect, db, {
+      commonMatches: 3,
+      walkChunks: [4, 9, 20],
+      relevanceWindow: 7,
+    });
     indexed = createCallRepository(db, dialect, db, {
       commonMatches: Number.MAX_SAFE_INTEGER,
       walkChunks: [],
+      relevanceWindow: Number.MAX_SAFE_INTEGER,
     });
     const random = prng(7);
     const rows = Array.from({ length: 400 }, (_, i) => {
@@ -69,7 +75,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
   async function walk(
     repository: CallRepository,
     query: Record<string, string>,
-    sort: CallSort,
+    sort: ListSort,
   ): Promise<string[]> {
     const filter = parseCallFilter(query);
     const ids: string[] = [];
@@ -102,6 +108,90 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
     { q: 'account', agentId: 'agent_a', status: 'failed' },
     { q: 'nothing' },
   ];
+
+  interface RankedRow {
+    readonly id: string;
+    readonly tail: boolean;
+  }
+
+  async function relevanceWalk(
+    repository: CallRepository,
+    query: Record<string, string>,
+    between?: (page: number) => Promise<void>,
+    walkTenant = tenant,
+  ): Promise<RankedRow[]> {
+    const filter = parseCallFilter(query);
+    const seen: RankedRow[] = [];
+    let after: { key: string | number; id: string; tail: boolean } | undefined;
+    let window: RecencyPosition | null | undefined;
+    for (let page = 0; page < 200; page++) {
+      const result = await repository.listByRelevance(walkTenant, filter, {
+        after,
+        window,
+        limit: 6,
+        withTranscript: false,
+      });
+      window = result.window;
+      seen.push(...result.rows.map(({ id, tail }) => ({ id, tail })));
+      const last = result.rows.at(-1);
+      if (result.rows.length < 6 || last === undefined) return seen;
+      after = { key: last.sort_key, id: last.id, tail: last.tail };
+      await between?.(page);
+    }
+    throw new Error('the walk did not end');
+  }
+
+  it.each(queries)(
+    '%j: relevance ranks the most recent matches, then the rest, each call once',
+    async (query) => {
+      const matches = await walk(indexed, query, 'newest');
+      const everyRanked = await relevanceWalk(indexed, query);
+      expect(everyRanked.map((row) => row.id).sort()).toEqual([...matches].sort());
+      expect(everyRanked.some((row) => row.tail)).toBe(false);
+
+      const windowed = await relevanceWalk(chunked, query);
+      const ids = windowed.map((row) => row.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect([...ids].sort()).toEqual([...matches].sort());
+      // The window first, then the older matches: never back into the window.
+      const firstTail = windowed.findIndex((row) => row.tail);
+      const ranked = firstTail === -1 ? windowed : windowed.slice(0, firstTail);
+      expect(windowed.slice(ranked.length).every((row) => row.tail)).toBe(true);
+      if (Object.keys(query).length === 1) {
+        expect(ranked.length).toBe(Math.min(7, matches.length));
+      }
+      // Ranked as the whole-set ranking ranks them (scores do not depend on the window).
+      const inWindow = new Set(ranked.map((row) => row.id));
+      expect(ranked.map((row) => row.id)).toEqual(
+        everyRanked.map((row) => row.id).filter((id) => inWindow.has(id)),
+      );
+    },
+  );
+
+  it('a relevance walk neither skips nor repeats a call while new calls arrive', async () => {
+    const busy = uniqueId('tenant_busy_');
+    const random = prng(11);
+    const row = (minute: number) =>
+      newCallRow(busy, {
+        started_at: new Date(Date.UTC(2025, 5, 1, 12, minute)).toISOString(),
+        transcript: `Agent: hello ${'account '.repeat(1 + Math.floor(random() * 4))}`,
+      });
+    const before = Array.from({ length: 40 }, (_, i) => row(i));
+    for (const call of before) await chunked.insertIfAbsent(call);
+    let arrivals = 0;
+    const walked = await relevanceWalk(
+      chunked,
+      { q: 'account' },
+      async () => {
+        // Newer calls than any walked so far, some better matches, arrive between pages.
+        for (let i = 0; i < 3; i++) await chunked.insertIfAbsent(row(100 + arrivals++));
+      },
+      busy,
+    );
+    const ids = walked.map((call) => call.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const call of before) expect(ids).toContain(call.id);
+  });
 
   it.each(queries)(
     '%j: every page of newest and oldest is the same on either plan',

@@ -1,5 +1,6 @@
 // SQL for calls and their event timeline. Every query takes the tenant and filters on it.
 import {
+  expressionBuilder,
   sql,
   type Expression,
   type ExpressionBuilder,
@@ -9,6 +10,7 @@ import {
   type Transaction,
 } from 'kysely';
 import type { Dialect } from '../../db/database.js';
+import type { RecencyPosition } from '../../lib/cursor.js';
 import type {
   CallEventRow,
   CallRow,
@@ -82,8 +84,11 @@ export interface PagePosition {
   readonly id: string;
 }
 
+/** Every sort but relevance, which pages through listByRelevance. */
+export type ListSort = Exclude<CallSort, 'relevance'>;
+
 export interface ListCallsOptions {
-  readonly sort: CallSort;
+  readonly sort: ListSort;
   readonly after?: PagePosition | undefined;
   readonly limit: number;
   /** Read each call's transcript too (the export, `include=transcript`, search snippets). */
@@ -232,36 +237,22 @@ export function createCallRepository(
       const { sort, after, limit } = options;
       const columns = listColumns(options.withTranscript);
       if (dialect === 'sqlite' && filter.search !== undefined) {
-        return listSqliteSearch(reads, tenantId, filter, filter.search, options, searchPlans);
+        return listSqliteSearch(
+          reads,
+          tenantId,
+          filter,
+          filter.search,
+          { ...options, sort },
+          searchPlans,
+        );
       }
-      if (sort === 'relevance') {
-        const search = filter.search;
-        if (search === undefined) throw new Error('relevance needs search terms');
-        const rank = relevance(dialect, tenantId, search);
-        let query = reads
-          .selectFrom('calls')
-          .select(columns)
-          .select(HAS_TRANSCRIPT.as('has_transcript'))
-          .select(rank.score.as('sort_key'))
-          .where((eb) =>
-            eb.and(filterConditions(eb, dialect, tenantId, filter, rank.joined ? 'joined' : 'in')),
-          );
-        if (rank.join !== undefined) {
-          query = query.innerJoin(rank.join.as('ranked'), (join) =>
-            join.on(sql<SqlBool>`calls.rowid = ranked.call_rowid`),
-          );
-        }
-        if (after !== undefined) {
-          query = query.where(
-            keysetAfter({ expression: rank.score, direction: 'desc' }, sort, after),
-          );
-        }
-        const rows = await query
-          .orderBy(rank.score, 'desc')
-          .orderBy('calls.id', 'desc')
-          .limit(limit)
-          .execute();
-        return rows;
+      if (
+        dialect === 'postgres' &&
+        filter.search !== undefined &&
+        sort !== 'longest' &&
+        !hasFiltersBesidesSearch(filter)
+      ) {
+        return listPostgresSearchOnly(reads, tenantId, filter.search, { ...options, sort });
       }
 
       const driver = facetDriver(filter);
@@ -283,6 +274,22 @@ export function createCallRepository(
         .limit(limit)
         .execute();
       return rows;
+    },
+
+    /** A relevance-sorted page of a search: see listByRelevance. */
+    listByRelevance(
+      tenantId: string,
+      filter: CallFilter,
+      options: RelevanceOptions,
+    ): Promise<RelevancePage> {
+      return listByRelevance(
+        reads,
+        dialect,
+        tenantId,
+        filter,
+        options,
+        searchPlans.relevanceWindow,
+      );
     },
 
     /** How many of the tenant's calls match `filter`. */
@@ -444,21 +451,6 @@ const SORT_KEYS: Record<
 /** The tenant's token in the SQLite search index (see the search migration). */
 const tenantToken = (tenantId: string) => Buffer.from(tenantId, 'utf8').toString('hex');
 
-/** PostgreSQL's relevance score, higher is better: ts_rank_cd over the weighted tsvector. */
-function relevance(
-  dialect: Dialect,
-  tenantId: string,
-  search: readonly SearchTerm[],
-): { score: RawBuilder<number>; join?: RawBuilder<unknown>; joined: boolean } {
-  if (dialect === 'sqlite') {
-    throw new Error(`SQLite searches are planned by listSqliteSearch (tenant ${tenantId})`);
-  }
-  return {
-    score: sql<number>`ts_rank_cd(calls.search_vector, to_tsquery('simple', ${toTsQuery(search)}), 1)::float8`,
-    joined: false,
-  };
-}
-
 // ---- SQLite search plans ----------------------------------------------------------------
 //
 // FTS5 answers "which calls hold these words" fast, but not "which are the newest": its matches
@@ -479,11 +471,14 @@ export interface SearchPlanSettings {
   readonly commonMatches: number;
   /** Calls walked per step of walkInChunks: a word in one call of ten fills a page in the first. */
   readonly walkChunks: readonly number[];
+  /** How many of a search's most recent matches relevance ranks (both dialects). */
+  readonly relevanceWindow: number;
 }
 
 export const DEFAULT_SEARCH_PLANS: SearchPlanSettings = {
   commonMatches: 10_000,
   walkChunks: [1000, 4000, 16000],
+  relevanceWindow: 1000,
 };
 
 /** Column weights of -bm25(): tenant 0, caller name and topics 4, summary and data 2, transcript 1. */
@@ -520,10 +515,10 @@ function hasFiltersBesidesSearch(filter: CallFilter): boolean {
   return Object.entries(filter).some(([name, value]) => name !== 'search' && value !== undefined);
 }
 
-/** The tenant's matches, as (r: calls rowid, s: score), computed once by FTS5. */
-function matchedCte(tenantId: string, search: readonly SearchTerm[], scored: boolean) {
+/** The tenant's matches, as (r: calls rowid), computed once by FTS5. */
+function matchedCte(tenantId: string, search: readonly SearchTerm[]) {
   // Parenthesised here: Kysely writes a raw CTE body as it is.
-  return sql<{ r: number; s: number }>`(SELECT rowid AS r, ${scored ? SQLITE_SCORE : sql`0`} AS s
+  return sql<{ r: number }>`(SELECT rowid AS r
     FROM calls_search WHERE calls_search MATCH ${toFts5Query(search, tenantToken(tenantId))})`;
 }
 
@@ -547,7 +542,7 @@ async function listSqliteSearch(
 
 interface PageKey {
   readonly r: number;
-  readonly sort_key: string;
+  readonly sort_key: string | number;
   readonly id: string;
 }
 
@@ -628,7 +623,7 @@ async function walkInChunks(
     position = { key: end.sort_key, id: end.id };
   }
 
-  const pageRows = await rowsInOrder(reads, found, options.withTranscript, key);
+  const pageRows = await rowsInOrder(reads, tenantId, found, options.withTranscript);
   if (pageRows.length < found.length && attempt < 3) {
     // A call was deleted between the two reads: a short page would read as the last one, so
     // the page is read again.
@@ -643,24 +638,34 @@ async function walkInChunks(
   return [...pageRows, ...remainder];
 }
 
-/** The listed columns of the calls behind `keys`, in the keys' order. */
+/**
+ * The listed columns of the calls behind `keys` (by SQLite rowid, or by id), in the keys' order,
+ * each with its key's sort_key. A key whose call is gone (deleted since) has no row.
+ */
 async function rowsInOrder(
   reads: Reads,
-  keys: readonly PageKey[],
+  tenantId: string,
+  keys: ReadonlyArray<{ r?: number; id: string; sort_key: string | number }>,
   withTranscript: boolean,
-  key: { expression: RawBuilder<string | number> },
 ): Promise<ListedCallRow[]> {
   if (keys.length === 0) return [];
-  const rows = (await reads
+  const byRowid = keys.every((k) => k.r !== undefined);
+  const rows = await reads
     .selectFrom('calls')
     .select(listColumns(withTranscript))
     .select(HAS_TRANSCRIPT.as('has_transcript'))
-    .select(key.expression.as('sort_key'))
-    .select(sql<number>`calls.rowid`.as('r'))
-    .where(sql<SqlBool>`calls.rowid IN (${sql.join(keys.map((k) => k.r))})`)
-    .execute()) as Array<ListedCallRow & { r: number }>;
-  const byRowid = new Map(rows.map(({ r, ...row }) => [Number(r), row as ListedCallRow]));
-  return keys.flatMap((k) => byRowid.get(Number(k.r)) ?? []);
+    .where('calls.tenant_id', '=', tenantId)
+    .where(
+      byRowid
+        ? sql<SqlBool>`calls.rowid IN (${sql.join(keys.map((k) => k.r))})`
+        : sql<SqlBool>`calls.id IN (${sql.join(keys.map((k) => k.id))})`,
+    )
+    .execute();
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return keys.flatMap((k) => {
+    const row = byId.get(k.id);
+    return row === undefined ? [] : [{ ...row, sort_key: k.sort_key }];
+  });
 }
 
 /** Any sort: the index's matches (materialised once), then their calls, filtered and sorted. */
@@ -675,14 +680,11 @@ async function indexDrivenSearch(
   // The index drives: its matches (once, materialised), then their calls, filtered and sorted.
   // Only the keys are sorted (rowid, sort key, id): the page's columns, which hold summaries and
   // transcripts, are read for the page's calls alone, not for every match.
-  const scored = sort === 'relevance';
-  const key = scored
-    ? { expression: sql<number>`matched.s`, direction: 'desc' as const }
-    : SORT_KEYS[sort];
+  const key = SORT_KEYS[sort];
   let page = reads
     .with(
       (cte) => cte('matched').materialized(),
-      () => matchedCte(tenantId, search, scored),
+      () => matchedCte(tenantId, search),
     )
     .selectFrom('matched')
     .crossJoin('calls')
@@ -699,17 +701,6 @@ async function indexDrivenSearch(
         ),
       ),
     );
-  if (scored && !hasFiltersBesidesSearch(filter)) {
-    // Only the page's best need their calls read: cut at the limit-th score from the previous
-    // page's (ties kept). The previous page may have taken some of the calls tied at its last
-    // score; skipping the whole tie group too keeps the cut low enough to hold a full page.
-    const bound = after === undefined ? sql`1e308` : sql`CAST(${after.key} AS DOUBLE PRECISION)`;
-    page = page.where(
-      sql<SqlBool>`matched.s >= coalesce((SELECT s FROM matched WHERE s <= ${bound}
-        ORDER BY s DESC LIMIT 1
-        OFFSET ${limit - 1} + (SELECT count(*) FROM matched WHERE s = ${bound})), -1e308)`,
-    );
-  }
   if (after !== undefined) page = page.where(keysetAfter(key, sort, after));
   const keys = page
     .orderBy(key.expression, key.direction)
@@ -743,7 +734,7 @@ async function countSqliteSearch(
   const row = await reads
     .with(
       (cte) => cte('matched').materialized(),
-      () => matchedCte(tenantId, search, false),
+      () => matchedCte(tenantId, search),
     )
     .selectFrom('matched')
     .crossJoin('calls')
@@ -781,6 +772,275 @@ interface FacetDriver {
   readonly value: string;
   /** The filter without the condition the facet answers. */
   readonly rest: CallFilter;
+}
+
+// ---- PostgreSQL search -----------------------------------------------------------------
+//
+// The words live in call_search (migration T1500): one narrow row per call, its tenant a word
+// of the document, so GIN finds "this tenant's calls holding these words" by itself, and their
+// startedAt sorts without visiting `calls`. Only the page's calls are read from `calls`.
+
+/** The tenant's word in call_search.document, as a tsquery literal (hex: nothing to escape). */
+function postgresTenantWord(tenantId: string): string {
+  return `'tenant:${Buffer.from(tenantId, 'utf8').toString('hex')}'`;
+}
+
+/** call_search rows (as `s`) of the tenant holding every searched word. */
+function postgresMatches(tenantId: string, search: readonly SearchTerm[]): RawBuilder<SqlBool> {
+  return sql<SqlBool>`s.tenant_id = ${tenantId} AND s.document @@
+    (${postgresTenantWord(tenantId)}::tsquery && to_tsquery('simple', ${toTsQuery(search)}))`;
+}
+
+/** The WHERE conditions of every filter but the search, for a query joining `calls`. */
+function otherConditions(
+  dialect: Dialect,
+  tenantId: string,
+  filter: CallFilter,
+): RawBuilder<SqlBool> {
+  const conditions = filterConditions(
+    expressionBuilder<Database, 'calls'>(),
+    dialect,
+    tenantId,
+    { ...filter, search: undefined },
+    'joined',
+  );
+  return sql<SqlBool>`(${sql.join(conditions, sql` AND `)})`;
+}
+
+/**
+ * Keys (id, startedAt) of the tenant's matches in startedAt order after `after`: GIN gives a
+ * rare word's matches to sort; for a common word the planner walks the tenant's newest rows of
+ * call_search instead and stops at the page. Other filters join `calls`.
+ */
+async function postgresSearchKeys(
+  reads: Reads,
+  tenantId: string,
+  filter: CallFilter,
+  search: readonly SearchTerm[],
+  direction: 'asc' | 'desc',
+  after: PagePosition | undefined,
+  limit: number,
+): Promise<Array<{ id: string; sort_key: string }>> {
+  const join = hasFiltersBesidesSearch(filter)
+    ? sql`JOIN calls ON calls.id = s.call_id AND ${otherConditions('postgres', tenantId, filter)}`
+    : sql``;
+  const position =
+    after === undefined
+      ? sql``
+      : sql`AND (s.started_at, s.call_id) ${sql.raw(direction === 'desc' ? '<' : '>')}
+          (${String(after.key)}, ${after.id})`;
+  const order = sql.raw(direction);
+  const { rows } = await sql<{ id: string; sort_key: string }>`
+    SELECT s.call_id AS id, s.started_at AS sort_key FROM call_search s ${join}
+    WHERE ${postgresMatches(tenantId, search)} ${position}
+    ORDER BY s.started_at ${order}, s.call_id ${order}
+    LIMIT ${limit}`.execute(reads);
+  return rows;
+}
+
+/** newest/oldest with nothing but a search: the keys from call_search, then the page's calls. */
+async function listPostgresSearchOnly(
+  reads: Reads,
+  tenantId: string,
+  search: readonly SearchTerm[],
+  options: ListCallsOptions & { sort: 'newest' | 'oldest' },
+  attempt = 1,
+): Promise<ListedCallRow[]> {
+  const { sort, after, limit, withTranscript } = options;
+  const keys = await postgresSearchKeys(
+    reads,
+    tenantId,
+    { search },
+    search,
+    SORT_KEYS[sort].direction,
+    after,
+    limit,
+  );
+  const rows = await rowsInOrder(reads, tenantId, keys, withTranscript);
+  // A call deleted between the two reads would make the page short, which reads as the last.
+  if (rows.length < keys.length && attempt < 3) {
+    return listPostgresSearchOnly(reads, tenantId, search, options, attempt + 1);
+  }
+  return rows;
+}
+
+// ---- Relevance ---------------------------------------------------------------------------
+//
+// Ranking reads every candidate's words: for a word in 125k of a tenant's calls that is seconds
+// on PostgreSQL and a quarter of a second in FTS5. So relevance ranks a window: the
+// relevanceWindow most recent matches (by startedAt on PostgreSQL, by the order they were
+// stored on SQLite), best first; the older matches follow, most recent first. A search with
+// fewer matches ranks them all. The first page fixes where the window ends and the cursor
+// carries it, so a walk neither skips nor repeats a call while new calls arrive (they land in
+// the window, ranked).
+
+/** Options of listByRelevance. */
+export interface RelevanceOptions {
+  /** The previous page's last row; `tail` when it was past the window. */
+  readonly after?: (PagePosition & { readonly tail: boolean }) | undefined;
+  /** Where the window ends: undefined on a first page (it is found), null to rank every match. */
+  readonly window: RecencyPosition | null | undefined;
+  readonly limit: number;
+  readonly withTranscript: boolean;
+}
+
+export interface RelevancePage {
+  /** The page; `tail` rows are past the window (their sort_key is a recency key). */
+  readonly rows: Array<ListedCallRow & { readonly tail: boolean }>;
+  readonly window: RecencyPosition | null;
+}
+
+interface RelevanceKey {
+  readonly r?: number;
+  readonly id: string;
+  readonly sort_key: string | number;
+}
+
+/** One dialect's three questions of listByRelevance. */
+interface RelevancePlan {
+  /** The windowSize-th most recent match, or null when fewer match. */
+  findWindow(windowSize: number): Promise<RecencyPosition | null>;
+  /** The best of the matches in the window (all if null) after `after`, by score then id. */
+  ranked(
+    window: RecencyPosition | null,
+    after: PagePosition | undefined,
+    limit: number,
+  ): Promise<RelevanceKey[]>;
+  /** The matches older than `before` in recency order. */
+  older(before: RecencyPosition, limit: number): Promise<RelevanceKey[]>;
+}
+
+function postgresRelevance(
+  reads: Reads,
+  tenantId: string,
+  filter: CallFilter,
+  search: readonly SearchTerm[],
+): RelevancePlan {
+  return {
+    async findWindow(windowSize) {
+      const { rows } = await sql<{ key: string; id: string }>`
+        SELECT s.started_at AS key, s.call_id AS id FROM call_search s
+        WHERE ${postgresMatches(tenantId, search)}
+        ORDER BY s.started_at DESC, s.call_id DESC OFFSET ${windowSize - 1} LIMIT 1`.execute(reads);
+      return rows[0] ?? null;
+    },
+    async ranked(window, after, limit) {
+      const inWindow =
+        window === null
+          ? sql``
+          : sql`AND (s.started_at, s.call_id) >= (${String(window.key)}, ${window.id})`;
+      const join = hasFiltersBesidesSearch(filter)
+        ? sql`JOIN calls ON calls.id = ranked.call_id
+            AND ${otherConditions('postgres', tenantId, filter)}`
+        : sql``;
+      const position =
+        after === undefined
+          ? sql``
+          : sql`AND (ranked.score, ranked.call_id) < (CAST(${after.key} AS float8), ${after.id})`;
+      const { rows } = await sql<{ id: string; sort_key: number }>`
+        WITH ranked AS MATERIALIZED (
+          SELECT s.call_id,
+            ts_rank_cd(s.document, to_tsquery('simple', ${toTsQuery(search)}), 1)::float8 AS score
+          FROM call_search s WHERE ${postgresMatches(tenantId, search)} ${inWindow}
+        )
+        SELECT ranked.call_id AS id, ranked.score AS sort_key FROM ranked ${join}
+        WHERE TRUE ${position}
+        ORDER BY ranked.score DESC, ranked.call_id DESC
+        LIMIT ${limit}`.execute(reads);
+      return rows.map((row) => ({ ...row, sort_key: Number(row.sort_key) }));
+    },
+    older(before, limit) {
+      return postgresSearchKeys(reads, tenantId, filter, search, 'desc', before, limit);
+    },
+  };
+}
+
+function sqliteRelevance(
+  reads: Reads,
+  tenantId: string,
+  filter: CallFilter,
+  search: readonly SearchTerm[],
+): RelevancePlan {
+  const match = toFts5Query(search, tenantToken(tenantId));
+  const filtered = hasFiltersBesidesSearch(filter)
+    ? sql`AND ${otherConditions('sqlite', tenantId, filter)}`
+    : sql``;
+  return {
+    async findWindow(windowSize) {
+      // FTS5 reads its matches in rowid order, newest stored first when asked: no sort.
+      const { rows } = await sql<{ r: number; id: string | null }>`
+        SELECT r, (SELECT id FROM calls WHERE rowid = r) AS id FROM (
+          SELECT rowid AS r FROM calls_search WHERE calls_search MATCH ${match}
+          ORDER BY rowid DESC LIMIT 1 OFFSET ${windowSize - 1})`.execute(reads);
+      const row = rows[0];
+      return row === undefined || row.id === null ? null : { key: Number(row.r), id: row.id };
+    },
+    async ranked(window, after, limit) {
+      const inWindow = window === null ? sql`` : sql`AND rowid >= ${Number(window.key)}`;
+      const position =
+        after === undefined
+          ? sql``
+          : sql`AND (ranked.s, calls.id) < (CAST(${after.key} AS DOUBLE PRECISION), ${after.id})`;
+      // CROSS JOIN: SQLite keeps the window's matches (materialised once) as the outer loop.
+      const { rows } = await sql<{ r: number; sort_key: number; id: string }>`
+        WITH ranked AS MATERIALIZED (
+          SELECT rowid AS r, ${SQLITE_SCORE} AS s FROM calls_search
+          WHERE calls_search MATCH ${match} ${inWindow}
+        )
+        SELECT ranked.r AS r, ranked.s AS sort_key, calls.id AS id FROM ranked CROSS JOIN calls
+        WHERE calls.rowid = ranked.r ${filtered} ${position}
+        ORDER BY ranked.s DESC, calls.id DESC
+        LIMIT ${limit}`.execute(reads);
+      return rows;
+    },
+    async older(before, limit) {
+      const { rows } = await sql<{ r: number; sort_key: number; id: string }>`
+        SELECT calls_search.rowid AS r, calls_search.rowid AS sort_key, calls.id AS id
+        FROM calls_search CROSS JOIN calls
+        WHERE calls_search MATCH ${match} AND calls_search.rowid < ${Number(before.key)}
+          AND calls.rowid = calls_search.rowid ${filtered}
+        ORDER BY calls_search.rowid DESC
+        LIMIT ${limit}`.execute(reads);
+      return rows;
+    },
+  };
+}
+
+async function listByRelevance(
+  reads: Reads,
+  dialect: Dialect,
+  tenantId: string,
+  filter: CallFilter,
+  options: RelevanceOptions,
+  windowSize: number,
+  attempt = 1,
+): Promise<RelevancePage> {
+  const search = filter.search;
+  if (search === undefined) throw new Error('relevance needs search terms');
+  const plan = (dialect === 'postgres' ? postgresRelevance : sqliteRelevance)(
+    reads,
+    tenantId,
+    filter,
+    search,
+  );
+  const { after, limit } = options;
+  const window = options.window !== undefined ? options.window : await plan.findWindow(windowSize);
+  const ranked = after?.tail === true ? [] : await plan.ranked(window, after, limit);
+  const older =
+    ranked.length < limit && window !== null
+      ? await plan.older(after?.tail === true ? after : window, limit - ranked.length)
+      : [];
+  const keys = [
+    ...ranked.map((key) => ({ ...key, tail: false })),
+    ...older.map((key) => ({ ...key, tail: true })),
+  ];
+  const rows = await rowsInOrder(reads, tenantId, keys, options.withTranscript);
+  if (rows.length < keys.length && attempt < 3) {
+    // A call deleted between the reads: a short page would read as the last one.
+    return listByRelevance(reads, dialect, tenantId, filter, options, windowSize, attempt + 1);
+  }
+  const tailOf = new Map(keys.map((key) => [key.id, key.tail]));
+  return { rows: rows.map((row) => ({ ...row, tail: tailOf.get(row.id) === true })), window };
 }
 
 /**
@@ -967,7 +1227,8 @@ function filterConditions(
   if (filter.search !== undefined && searchMode !== 'joined') {
     if (dialect === 'postgres') {
       conditions.push(
-        sql<SqlBool>`calls.search_vector @@ to_tsquery('simple', ${toTsQuery(filter.search)})`,
+        sql<SqlBool>`calls.id IN (SELECT s.call_id FROM call_search s
+          WHERE ${postgresMatches(tenantId, filter.search)})`,
       );
     } else {
       conditions.push(

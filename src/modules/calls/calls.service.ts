@@ -9,7 +9,7 @@ import {
   ValidationError,
   type FieldError,
 } from '../../errors.js';
-import { decodeCallCursor, encodeCallCursor } from '../../lib/cursor.js';
+import { decodeCallCursor, encodeCallCursor, type CallCursor } from '../../lib/cursor.js';
 import { newCallId } from '../../lib/ids.js';
 import { dollarsToMicros, microsToDollars } from '../../lib/money.js';
 import type { Clock } from '../../lib/time.js';
@@ -279,19 +279,44 @@ export function createCallService({
       const withTranscript = query.include === 'transcript';
       // One row more than asked tells whether another page exists. A search reads the
       // transcripts for its snippets, even when the answer leaves them out.
-      const [rows, total] = await Promise.all([
-        calls.list(auth.tenantId, filter, {
-          sort,
-          after,
+      const readTranscripts = withTranscript || search !== undefined;
+      const page = async (): Promise<{ rows: ListedCallRow[]; cursorOf: CursorOf }> => {
+        if (sort !== 'relevance') {
+          const rows = await calls.list(auth.tenantId, filter, {
+            sort,
+            after,
+            limit: limit + 1,
+            withTranscript: readTranscripts,
+          });
+          return { rows, cursorOf: (row) => ({ sort, key: row.sort_key, id: row.id }) };
+        }
+        const ranked = await calls.listByRelevance(auth.tenantId, filter, {
+          after: after === undefined ? undefined : { ...after, tail: after.tail === true },
+          // A version 2 cursor (before windows) continues as it began: every match ranked.
+          window: after === undefined ? undefined : (after.window ?? null),
           limit: limit + 1,
-          withTranscript: withTranscript || search !== undefined,
-        }),
+          withTranscript: readTranscripts,
+        });
+        const tails = new Map(ranked.rows.map((row) => [row.id, row.tail]));
+        return {
+          rows: ranked.rows,
+          cursorOf: (row) => ({
+            sort,
+            key: row.sort_key,
+            id: row.id,
+            window: ranked.window,
+            tail: tails.get(row.id) === true,
+          }),
+        };
+      };
+      const [{ rows, cursorOf }, total] = await Promise.all([
+        page(),
         query.includeTotal === true ? calls.count(auth.tenantId, filter) : undefined,
       ]);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
+      const shown = rows.slice(0, limit);
+      const last = shown.at(-1);
       return {
-        data: page.map((row) => {
+        data: shown.map((row) => {
           const call = listedRowToCall(row);
           const { transcript, ...listed } = call;
           return {
@@ -302,9 +327,7 @@ export function createCallService({
           };
         }),
         nextCursor:
-          rows.length > limit && last !== undefined
-            ? encodeCallCursor({ sort, key: last.sort_key, id: last.id })
-            : null,
+          rows.length > limit && last !== undefined ? encodeCallCursor(cursorOf(last)) : null,
         ...(total === undefined ? {} : { total }),
       };
     },
@@ -567,6 +590,9 @@ export function toCall(row: CallRow): Call {
 }
 
 /** A listed row as a call; its transcript is null when the list did not read it. */
+/** The cursor that continues a page after `row`. */
+type CursorOf = (row: ListedCallRow) => CallCursor;
+
 function listedRowToCall(row: ListedCallRow): Call {
   return toCall({ ...row, transcript: row.transcript ?? null });
 }
