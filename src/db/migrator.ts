@@ -1,6 +1,6 @@
 // Runs the frozen migrations in src/db/migrations with Kysely's Migrator. Migrations are listed
 // here explicitly (not read from disk) so the built server and the tests run the same set.
-import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import * as initial from './migrations/2026-11-25T1100_initial.js';
 import * as apiKeys from './migrations/2026-11-25T1300_api_keys.js';
 import * as callFieldSources from './migrations/2026-11-25T1400_call_field_sources.js';
@@ -16,7 +16,7 @@ import type { Database } from './types.js';
 
 export type MigrationDialect = Dialect;
 
-interface MigrationModule {
+export interface MigrationModule {
   up(db: Kysely<any>, dialect: MigrationDialect): Promise<void>;
   down?(db: Kysely<any>, dialect: MigrationDialect): Promise<void>;
 }
@@ -34,11 +34,21 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-12-04T1500_postgres_search_table': postgresSearchTable,
 };
 
-export function createMigrator(db: Kysely<Database>, dialect: MigrationDialect): Migrator {
+export function createMigrator(
+  db: Kysely<Database>,
+  dialect: MigrationDialect,
+  modules: Readonly<Record<string, MigrationModule>> = MIGRATIONS,
+): Migrator {
   const migrations: Record<string, Migration> = {};
-  for (const [name, module] of Object.entries(MIGRATIONS)) {
+  for (const [name, module] of Object.entries(modules)) {
     migrations[name] = {
-      up: (trx) => module.up(trx, dialect),
+      up: async (trx) => {
+        // A migration that backfills a large table takes as long as it takes: the request
+        // timeout (DATABASE_STATEMENT_TIMEOUT_MS) would abort it, and with it the server's start.
+        // SET LOCAL: it ends with the migration's transaction.
+        if (dialect === 'postgres') await sql`SET LOCAL statement_timeout = 0`.execute(trx);
+        await module.up(trx, dialect);
+      },
       ...(module.down ? { down: (trx) => module.down!(trx, dialect) } : {}),
     };
   }

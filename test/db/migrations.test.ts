@@ -40,7 +40,7 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
     for (const cleanup of cleanups) await cleanup();
   });
 
-  async function freshDatabase(): Promise<DatabaseHandle> {
+  async function freshDatabase(env: Record<string, string> = {}): Promise<DatabaseHandle> {
     let url: string;
     if (dialect === 'sqlite') {
       const dir = makeTempDir();
@@ -52,7 +52,7 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
       cleanups.push(created.drop);
     }
     // Cloned test databases are already migrated: start these from an empty schema.
-    const handle = openDatabase(loadConfig({ DATABASE_URL: url, LOG_LEVEL: 'silent' }));
+    const handle = openDatabase(loadConfig({ DATABASE_URL: url, LOG_LEVEL: 'silent', ...env }));
     if (dialect === 'postgres') {
       await sql`drop schema public cascade`.execute(handle.db);
       await sql`create schema public`.execute(handle.db);
@@ -75,6 +75,24 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
       expect(results?.map((r) => r.migrationName)).toEqual([applied[step]]);
     }
     expect(await schemaOf(stepwise.db, dialect)).toEqual(await schemaOf(atOnce.db, dialect));
+  });
+
+  it('a migration may take longer than the statement timeout (a backfill at scale)', async () => {
+    const slow = await freshDatabase({ DATABASE_STATEMENT_TIMEOUT_MS: '200' });
+    const pause =
+      dialect === 'postgres'
+        ? sql`SELECT pg_sleep(0.5)`
+        : sql`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)
+            SELECT count(*) FROM n`;
+    const { error, results } = await createMigrator(slow.db, dialect, {
+      '0001_slow_backfill': { up: async (db) => void (await pause.execute(db)) },
+    }).migrateToLatest();
+    expect(error).toBeUndefined();
+    expect(results?.map((result) => result.status)).toEqual(['Success']);
+    // Requests keep their timeout: only the migration's own transaction is exempt.
+    if (dialect === 'postgres') {
+      await expect(sql`SELECT pg_sleep(0.5)`.execute(slow.db)).rejects.toThrow(/timeout/);
+    }
   });
 
   it('a migration that fails halfway leaves nothing of itself behind', async () => {

@@ -457,6 +457,38 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     }
   });
 
+  it('a relevance walk never skips or repeats a call while matching calls arrive', async () => {
+    const before = model.filter((call) => matchesFilter(call, { q: 'refund' }));
+    const seen: string[] = [];
+    const arrivals: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const { body } = await get('/api/call-history', {
+        q: 'refund',
+        sort: 'relevance',
+        limit: '3',
+        ...(cursor === null ? {} : { cursor }),
+      });
+      seen.push(...body.data.map((c: Call) => c.id));
+      cursor = body.nextCursor;
+      // Some arrivals match better than anything (the word in the caller's name), some worse.
+      const arrival = await ingest({
+        agentId: 'agent_q1',
+        callSid: newCallSid(),
+        status: 'completed',
+        ...(arrivals.length % 2 === 0
+          ? { callerName: 'Refund Refundson' }
+          : { transcript: 'Caller: a refund, I suppose.' }),
+      });
+      arrivals.push(arrival.id);
+    } while (cursor !== null);
+    for (const id of arrivals) {
+      await t.app.inject({ method: 'DELETE', url: `/api/call-history/${id}` });
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    for (const call of before) expect(seen).toContain(call.id);
+  });
+
   /** The local calendar parts of an instant in a zone, via Intl (independent of the server). */
   const localParts = (iso: string, timeZone: string) => {
     const parts = Object.fromEntries(
@@ -749,6 +781,24 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
         body.errors.map((e: { field: string }) => e.field),
         JSON.stringify(params),
       ).toContain(field);
+    }
+    // Relevance cursors that this server could not have issued.
+    const relevanceCursor = (fields: unknown[]) =>
+      Buffer.from(JSON.stringify([3, 'relevance', ...fields])).toString('base64url');
+    for (const fields of [
+      ['2025-01-01T00:00:00.000Z', 'call_1', null, null, 0], // a ranked position that is a date
+      [0.5, 'call_1', null, null, 1], // past a window it does not have
+      [0.5, 'call_1', 'yesterday', 'call_2', 0], // a window that ends nowhere
+      [0.5, 'call_1', 12, 'call_2', 2],
+      [0.5, 'call_1', 12],
+    ]) {
+      const { status, body } = await get('/api/call-history', {
+        q: 'refund',
+        sort: 'relevance',
+        cursor: relevanceCursor(fields),
+      });
+      expect(status, JSON.stringify(fields)).toBe(400);
+      expect(body.errors[0].field).toBe('cursor');
     }
     // A cursor only continues the sort it came from.
     const { body } = await get('/api/call-history', { sort: 'oldest', limit: '1' });

@@ -977,10 +977,16 @@ function sqliteRelevance(
     },
     async ranked(window, after, limit) {
       const inWindow = window === null ? sql`` : sql`AND rowid >= ${Number(window.key)}`;
+      // BM25 weighs words by statistics of the whole index, which every new call shifts, so a
+      // score in a cursor goes stale: the walk continues from the last call's score as it is
+      // now (the cursor's score only when that call is gone or no longer matches).
       const position =
         after === undefined
           ? sql``
-          : sql`AND (ranked.s, calls.id) < (CAST(${after.key} AS DOUBLE PRECISION), ${after.id})`;
+          : sql`AND (ranked.s, calls.id) < (coalesce(
+              (SELECT ranked.s FROM ranked WHERE ranked.r =
+                (SELECT rowid FROM calls WHERE tenant_id = ${tenantId} AND id = ${after.id})),
+              CAST(${after.key} AS DOUBLE PRECISION)), ${after.id})`;
       // CROSS JOIN: SQLite keeps the window's matches (materialised once) as the outer loop.
       const { rows } = await sql<{ r: number; sort_key: number; id: string }>`
         WITH ranked AS MATERIALIZED (
