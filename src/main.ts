@@ -2,7 +2,7 @@
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase } from './db/database.js';
-import { migrateToLatest } from './db/migrator.js';
+import { migrateDatabase } from './db/migrator.js';
 import { buildApp, type App } from './http/app.js';
 import { startSweeper } from './modules/maintenance/maintenance.service.js';
 import { createServices } from './services.js';
@@ -24,7 +24,7 @@ export interface RunningServer {
 export async function startServer(config: Config): Promise<RunningServer> {
   const database = openDatabase(config);
   try {
-    await migrateToLatest(database.db, database.dialect);
+    await migrateDatabase(config, database);
     const services = createServices({ config, database });
     await services.assertCanAuthenticate();
     const app = await buildApp({ config, services });

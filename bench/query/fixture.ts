@@ -10,7 +10,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Dialect } from '../../src/db/database.js';
-import { migrateToLatest } from '../../src/db/migrator.js';
+import { migrateDatabase as migrateOpenDatabase } from '../../src/db/migrator.js';
 import { parseSearch } from '../../src/modules/calls/call-query.js';
 import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
 import {
@@ -93,9 +93,10 @@ function progress(label: string, total: number): (done: number) => void {
 
 /** Migrates an empty database with the server's own migrations. */
 export async function migrateDatabase(databaseUrl: string): Promise<void> {
-  const handle = openDatabase(loadConfig({ DATABASE_URL: databaseUrl, SQLITE_READERS: '0' }));
+  const config = loadConfig({ DATABASE_URL: databaseUrl, SQLITE_READERS: '0' });
+  const handle = openDatabase(config);
   try {
-    await migrateToLatest(handle.db, handle.dialect);
+    await migrateOpenDatabase(config, handle);
   } finally {
     await handle.close();
   }

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import readline from 'node:readline';
 import type { Config } from '../config.js';
 import { openDatabase } from '../db/database.js';
-import { migrateToLatest } from '../db/migrator.js';
+import { migrateDatabase } from '../db/migrator.js';
 import { ValidationError } from '../errors.js';
 import { createValidatorCompiler, toFieldErrors } from '../http/validation.js';
 import { CreateAgentBody, type Agent } from '../modules/agents/agents.schemas.js';
@@ -39,7 +39,7 @@ export async function migrate(config: Config): Promise<{ database: string; appli
   try {
     return {
       database: database.description,
-      applied: await migrateToLatest(database.db, database.dialect),
+      applied: await migrateDatabase(config, database),
     };
   } finally {
     await database.close();
@@ -93,7 +93,7 @@ async function withServices<T>(
   try {
     // The server migrates on start too: a new or older database file gets today's schema
     // instead of failing on a missing table.
-    await migrateToLatest(database.db, database.dialect);
+    await migrateDatabase(config, database);
     const services = createServices({ config, database });
     try {
       return await work(services);

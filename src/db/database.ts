@@ -41,9 +41,18 @@ export type DatabaseConfig = Pick<Config, 'database' | 'sqlite' | 'postgres'>;
 
 const SYNCHRONOUS_LEVEL: Record<SqliteSynchronous, number> = { normal: 1, full: 2 };
 
-export function openDatabase(config: DatabaseConfig): DatabaseHandle {
+/**
+ * `withoutTimeouts`: PostgreSQL connections with no statement or read timeout, for migrations
+ * (a backfill at a million calls takes minutes; see migrateDatabase).
+ */
+export function openDatabase(
+  config: DatabaseConfig,
+  { withoutTimeouts = false }: { withoutTimeouts?: boolean } = {},
+): DatabaseHandle {
   const target = config.database;
-  if (target.dialect === 'postgres') return openPostgres(target.url, config.postgres);
+  if (target.dialect === 'postgres') {
+    return openPostgres(target.url, config.postgres, withoutTimeouts);
+  }
   const connection = openSqliteConnection(target.file, config.sqlite);
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(connection) });
   const readers = target.file === ':memory:' ? 0 : (config.sqlite.readers ?? 0);
@@ -140,14 +149,22 @@ export function redactDatabaseUrl(url: string): string {
   }
 }
 
-function openPostgres(url: string, options: PostgresOptions): DatabaseHandle {
+function openPostgres(
+  url: string,
+  options: PostgresOptions,
+  withoutTimeouts: boolean,
+): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolMax,
     connectionTimeoutMillis: options.connectTimeoutMs,
-    statement_timeout: options.statementTimeoutMs,
-    // The client-side bound for when the network, not the server, is what hangs.
-    query_timeout: options.statementTimeoutMs + 1000,
+    ...(withoutTimeouts
+      ? {}
+      : {
+          statement_timeout: options.statementTimeoutMs,
+          // The client-side bound for when the network, not the server, is what hangs.
+          query_timeout: options.statementTimeoutMs + 1000,
+        }),
     // A transaction left open by a crashed request must not hold row locks for long.
     idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs, 10_000),
     application_name: 'callmind',

@@ -11,7 +11,12 @@ import * as searchVocabulary from './migrations/2026-12-04T1200_search_vocabular
 import * as callFacets from './migrations/2026-12-04T1300_call_facets.js';
 import * as callRollups from './migrations/2026-12-04T1400_call_rollups.js';
 import * as postgresSearchTable from './migrations/2026-12-04T1500_postgres_search_table.js';
-import type { Dialect } from './database.js';
+import {
+  openDatabase,
+  type DatabaseConfig,
+  type DatabaseHandle,
+  type Dialect,
+} from './database.js';
 import type { Database } from './types.js';
 
 export type MigrationDialect = Dialect;
@@ -62,10 +67,12 @@ export function createMigrator(
 export async function migrateToLatest(
   db: Kysely<Database>,
   dialect: MigrationDialect,
+  modules: Readonly<Record<string, MigrationModule>> = MIGRATIONS,
 ): Promise<string[]> {
   const { error, results }: MigrationResultSet = await createMigrator(
     db,
     dialect,
+    modules,
   ).migrateToLatest();
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
@@ -73,4 +80,25 @@ export async function migrateToLatest(
     throw new Error(`Migration ${failed} failed: ${reason}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * Brings an open database up to date. On PostgreSQL the migrations run on a connection of their
+ * own without the request timeouts (DATABASE_STATEMENT_TIMEOUT_MS, and the client's read
+ * timeout a second later), which would abort a backfill of a large table and with it the
+ * server's start. SQLite has no such timeouts, and an in-memory database has only the one
+ * connection.
+ */
+export async function migrateDatabase(
+  config: DatabaseConfig,
+  database: DatabaseHandle,
+  modules: Readonly<Record<string, MigrationModule>> = MIGRATIONS,
+): Promise<string[]> {
+  if (database.dialect === 'sqlite') return migrateToLatest(database.db, 'sqlite', modules);
+  const unbounded = openDatabase(config, { withoutTimeouts: true });
+  try {
+    return await migrateToLatest(unbounded.db, 'postgres', modules);
+  } finally {
+    await unbounded.close();
+  }
 }
