@@ -17,7 +17,10 @@ import type { Database } from '../../src/db/types.js';
 import { encodeCallCursor, decodeCallCursor } from '../../src/lib/cursor.js';
 import { newCallId } from '../../src/lib/ids.js';
 import { createApiKeyRepository } from '../../src/modules/api-keys/api-keys.repository.js';
-import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
+import {
+  createCallRepository,
+  DEFAULT_SEARCH_PLANS,
+} from '../../src/modules/calls/calls.repository.js';
 import { newCallRow, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
@@ -141,6 +144,47 @@ describe.each(TEST_DIALECTS)('call repository on a real database (%s)', (dialect
       const details = plan.rows.map((row) => row.detail).join('\n');
       expect(details).toContain('calls_tenant_started_idx');
       expect(details).not.toContain('calls_tenant_duration_started_idx');
+    },
+  );
+
+  it.runIf(dialect === 'sqlite')(
+    "a search page reads its calls by rowid, not off the tenant's index",
+    async () => {
+      // The keys come first (FTS5, or a walk); then the page's calls by rowid, a handful of
+      // seeks. With the tenant's index instead it read all of a 200k-call tenant (25 ms).
+      const tenant = uniqueId('tenant_rows_');
+      const compiled: CompiledQuery[] = [];
+      const db = t.database.db;
+      const recording = db.withPlugin({
+        transformQuery: ({ node, queryId }) => {
+          compiled.push(db.getExecutor().compileQuery(node, queryId));
+          return node;
+        },
+        transformResult: ({ result }) => Promise.resolve(result),
+      });
+      // A word counts as common from one call on: the walk in chunks, then rowsInOrder.
+      const calls = createCallRepository(recording, 'sqlite', recording, {
+        ...DEFAULT_SEARCH_PLANS,
+        commonMatches: 1,
+      });
+      // A full page: with a long IN list SQLite would rather take the tenant's index.
+      for (let i = 0; i < 60; i++) {
+        await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'Agent: zanzibar' }));
+      }
+      const search = [{ words: ['zanzibar'], prefix: false }];
+      const page = await calls.list(
+        tenant,
+        { search },
+        { sort: 'newest', limit: 51, withTranscript: false },
+      );
+      expect(page).toHaveLength(51);
+      const rowsQuery = compiled.find((query) => query.sql.includes('calls.rowid IN ('));
+      const plan = await db.executeQuery<{ detail: string }>(
+        CompiledQuery.raw(`EXPLAIN QUERY PLAN ${rowsQuery!.sql}`, [...rowsQuery!.parameters]),
+      );
+      const details = plan.rows.map((row) => row.detail).join('\n');
+      expect(details).toContain('INTEGER PRIMARY KEY');
+      expect(details).not.toMatch(/INDEX calls_tenant/);
     },
   );
 

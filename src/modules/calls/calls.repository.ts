@@ -654,11 +654,13 @@ async function rowsInOrder(
     .selectFrom('calls')
     .select(listColumns(withTranscript))
     .select(HAS_TRANSCRIPT.as('has_transcript'))
-    .where('calls.tenant_id', '=', tenantId)
     .where(
       byRowid
-        ? sql<SqlBool>`calls.rowid IN (${sql.join(keys.map((k) => k.r))})`
-        : sql<SqlBool>`calls.id IN (${sql.join(keys.map((k) => k.id))})`,
+        ? // Unary +: SQLite must seek the rowids, not read the tenant's calls off an index.
+          sql<SqlBool>`+calls.tenant_id = ${tenantId}
+            AND calls.rowid IN (${sql.join(keys.map((k) => k.r))})`
+        : sql<SqlBool>`calls.tenant_id = ${tenantId}
+            AND calls.id IN (${sql.join(keys.map((k) => k.id))})`,
     )
     .execute();
   const byId = new Map(rows.map((row) => [row.id, row]));
