@@ -54,7 +54,14 @@ export function createMigrator(
         if (dialect === 'postgres') await sql`SET LOCAL statement_timeout = 0`.execute(trx);
         await module.up(trx, dialect);
       },
-      ...(module.down ? { down: (trx) => module.down!(trx, dialect) } : {}),
+      ...(module.down
+        ? {
+            down: async (trx) => {
+              if (dialect === 'postgres') await sql`SET LOCAL statement_timeout = 0`.execute(trx);
+              await module.down!(trx, dialect);
+            },
+          }
+        : {}),
     };
   }
   return new Migrator({

@@ -8,6 +8,8 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DatabaseHandle, type Dialect } from '../../src/db/database.js';
 import { createMigrator, migrateDatabase, migrateToLatest } from '../../src/db/migrator.js';
 import type { Database } from '../../src/db/types.js';
+import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
+import { newCallRow, uniqueId } from '../factories.js';
 import { createTestPostgresDatabase, makeTempDir, TEST_DIALECTS } from '../setup/test-app.js';
 
 /** Every table's columns, indexes and constraints, in a dialect-independent sorted text form. */
@@ -98,6 +100,46 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
     // Requests keep their timeout.
     if (dialect === 'postgres') {
       await expect(sql`SELECT pg_sleep(1.5)`.execute(slow.db)).rejects.toThrow(/timeout/);
+    }
+  });
+
+  it('calls stored before the search table are found after it, and down undoes it', async () => {
+    const handle = await freshDatabase();
+    const migrator = createMigrator(handle.db, dialect);
+    const before = await migrator.migrateTo('2026-12-04T1400_call_rollups');
+    expect(before.error).toBeUndefined();
+    const tenant = uniqueId('tenant_backfill_');
+    const calls = createCallRepository(handle.db, dialect);
+    const older = newCallRow(tenant, {
+      started_at: '2025-01-01T00:00:00.000Z',
+      transcript: 'Agent: a zanzibar question',
+    });
+    const newer = newCallRow(tenant, {
+      started_at: '2025-02-01T00:00:00.000Z',
+      summary: 'Zanzibar again',
+    });
+    await calls.insertIfAbsent(older);
+    await calls.insertIfAbsent(newer);
+    await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'nothing to find' }));
+    await migrateToLatest(handle.db, dialect);
+    const search = { search: [{ words: ['zanzibar'], prefix: false }] };
+    const newest = async () =>
+      (await calls.list(tenant, search, { sort: 'newest', limit: 10, withTranscript: false })).map(
+        (row) => row.id,
+      );
+    expect(await newest()).toEqual([newer.id, older.id]);
+    // The index follows a call whose start moves, and one whose text changes.
+    await calls.update(tenant, older.id, { started_at: '2025-03-01T00:00:00.000Z' });
+    expect(await newest()).toEqual([older.id, newer.id]);
+    await calls.update(tenant, newer.id, { summary: 'Nothing now' });
+    expect(await newest()).toEqual([older.id]);
+    // Down to before the search table: the earlier search index answers again.
+    const down = await migrator.migrateTo('2026-12-04T1400_call_rollups');
+    expect(down.error).toBeUndefined();
+    if (dialect === 'postgres') {
+      const { rows } = await sql<{ id: string }>`SELECT id FROM calls
+        WHERE search_vector @@ to_tsquery('simple', 'zanzibar')`.execute(handle.db);
+      expect(rows.map((row) => row.id)).toEqual([older.id]);
     }
   });
 

@@ -33,15 +33,16 @@ export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<vo
       ALTER TABLE call_search ALTER COLUMN document SET COMPRESSION lz4;
     EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN NULL;
     END $$`.execute(db);
-  // The tenant as a word: 'tenant:' and the tenant id in hex. Call text can never produce it
-  // (callmind_words keeps letters and digits only), and the repository asks for it in every
-  // search (calls.repository.ts, postgresTenantWord).
+  // The tenant as a word: '#tenant:' and the tenant id in hex. Call text can never produce it
+  // (callmind_words keeps letters and digits only), and no prefix search can reach it (a
+  // searched prefix starts with a letter or digit, never '#'). The repository asks for it in
+  // every search (calls.repository.ts, postgresTenantWord).
   await sql`
     CREATE FUNCTION callmind_search_document(
       tenant_id text, caller_name text, topics text, summary text, collected_data text,
       transcript text
     ) RETURNS tsvector LANGUAGE sql STABLE PARALLEL SAFE AS $$
-      SELECT array_to_tsvector(ARRAY['tenant:' || encode(convert_to(tenant_id, 'UTF8'), 'hex')]) ||
+      SELECT array_to_tsvector(ARRAY['#tenant:' || encode(convert_to(tenant_id, 'UTF8'), 'hex')]) ||
         setweight(callmind_words(caller_name), 'A') ||
         setweight(callmind_words(callmind_json_words(topics::jsonb)), 'A') ||
         setweight(callmind_words(summary), 'B') ||
@@ -62,13 +63,15 @@ export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<vo
           OR OLD.topics IS DISTINCT FROM NEW.topics
           OR OLD.summary IS DISTINCT FROM NEW.summary
           OR OLD.collected_data IS DISTINCT FROM NEW.collected_data
-          OR OLD.transcript IS DISTINCT FROM NEW.transcript THEN
-        UPDATE call_search SET started_at = NEW.started_at, document = callmind_search_document(
-            NEW.tenant_id, NEW.caller_name, NEW.topics, NEW.summary, NEW.collected_data,
-            NEW.transcript)
-          WHERE call_id = NEW.id;
-      ELSIF OLD.started_at IS DISTINCT FROM NEW.started_at THEN
-        UPDATE call_search SET started_at = NEW.started_at WHERE call_id = NEW.id;
+          OR OLD.transcript IS DISTINCT FROM NEW.transcript
+          OR OLD.started_at IS DISTINCT FROM NEW.started_at THEN
+        -- An upsert: a call whose row went missing (a trigger disabled by hand) gets it back.
+        INSERT INTO call_search (call_id, tenant_id, started_at, document)
+        VALUES (NEW.id, NEW.tenant_id, NEW.started_at, callmind_search_document(
+          NEW.tenant_id, NEW.caller_name, NEW.topics, NEW.summary, NEW.collected_data,
+          NEW.transcript))
+        ON CONFLICT (call_id) DO UPDATE
+          SET started_at = excluded.started_at, document = excluded.document;
       END IF;
       RETURN NULL;
     END $$`.execute(db);
@@ -80,7 +83,7 @@ export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<vo
   await sql`
     INSERT INTO call_search (call_id, tenant_id, started_at, document)
     SELECT id, tenant_id, started_at,
-      array_to_tsvector(ARRAY['tenant:' || encode(convert_to(tenant_id, 'UTF8'), 'hex')]) ||
+      array_to_tsvector(ARRAY['#tenant:' || encode(convert_to(tenant_id, 'UTF8'), 'hex')]) ||
         coalesce(search_vector, ''::tsvector)
     FROM calls`.execute(db);
   await sql`CREATE INDEX call_search_document_idx ON call_search USING gin (document)`.execute(db);

@@ -784,7 +784,7 @@ interface FacetDriver {
 
 /** The tenant's word in call_search.document, as a tsquery literal (hex: nothing to escape). */
 function postgresTenantWord(tenantId: string): string {
-  return `'tenant:${Buffer.from(tenantId, 'utf8').toString('hex')}'`;
+  return `'#tenant:${Buffer.from(tenantId, 'utf8').toString('hex')}'`;
 }
 
 /** call_search rows (as `s`) of the tenant holding every searched word. */
