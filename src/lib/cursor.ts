@@ -24,6 +24,8 @@ export interface CallCursor {
   readonly window?: RecencyPosition | null;
   /** relevance: the page ended past the window, among the older matches. */
   readonly tail?: boolean;
+  /** relevance: when the page was answered (a call changed since then has a new score). */
+  readonly issuedAt?: string;
 }
 
 /** Version 1 cursors (before sorts existed) were always newest-first. */
@@ -46,6 +48,7 @@ export function encodeCallCursor(cursor: CallCursor): string {
           cursor.window?.key ?? null,
           cursor.window?.id ?? null,
           cursor.tail === true ? 1 : 0,
+          ...(cursor.issuedAt === undefined ? [] : [cursor.issuedAt]),
         ]
       : [CURSOR_VERSION, cursor.sort, cursor.key, cursor.id];
   return Buffer.from(JSON.stringify(fields)).toString('base64url');
@@ -87,11 +90,12 @@ function parse(raw: string): CallCursor {
 }
 
 function parseRelevance(fields: unknown[]): CallCursor {
-  const [, sort, key, id, windowKey, windowId, tail] = fields;
+  const [, sort, key, id, windowKey, windowId, tail, issuedAt] = fields;
   const isRecency = (value: unknown) => isDate(value) || isFiniteNumber(value);
   const windowed = windowKey !== null || windowId !== null;
   if (
-    fields.length !== 7 ||
+    (fields.length !== 7 && fields.length !== 8) ||
+    (fields.length === 8 && !isDate(issuedAt)) ||
     sort !== 'relevance' ||
     typeof id !== 'string' ||
     !CURSOR_ID.test(id) ||
@@ -108,6 +112,7 @@ function parseRelevance(fields: unknown[]): CallCursor {
     id,
     window: windowed ? { key: windowKey as string | number, id: windowId as string } : null,
     tail: tail === 1,
+    ...(issuedAt === undefined ? {} : { issuedAt: issuedAt as string }),
   };
 }
 

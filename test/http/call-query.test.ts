@@ -798,6 +798,7 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
       [0.5, 'call_1', 'yesterday', 'call_2', 0], // a window that ends nowhere
       [0.5, 'call_1', 12, 'call_2', 2],
       [0.5, 'call_1', 12],
+      [0.5, 'call_1', null, null, 0, 'not a time'], // when the page was answered
     ]) {
       const { status, body } = await get('/api/call-history', {
         q: 'refund',

@@ -878,8 +878,12 @@ async function listPostgresSearchOnly(
 
 /** Options of listByRelevance. */
 export interface RelevanceOptions {
-  /** The previous page's last row; `tail` when it was past the window. */
-  readonly after?: (PagePosition & { readonly tail: boolean }) | undefined;
+  /**
+   * The previous page's last row; `tail` when it was past the window; `issuedAt`, when that
+   * page was answered.
+   */
+  readonly after?:
+    (PagePosition & { readonly tail: boolean; readonly issuedAt?: string | undefined }) | undefined;
   /** Where the window ends: undefined on a first page (it is found), null to rank every match. */
   readonly window: RecencyPosition | null | undefined;
   readonly limit: number;
@@ -905,7 +909,7 @@ interface RelevancePlan {
   /** The best of the matches in the window (all if null) after `after`, by score then id. */
   ranked(
     window: RecencyPosition | null,
-    after: PagePosition | undefined,
+    after: RelevanceOptions['after'],
     limit: number,
   ): Promise<RelevanceKey[]>;
   /** The matches older than `before` in recency order. */
@@ -981,13 +985,15 @@ function sqliteRelevance(
       const inWindow = window === null ? sql`` : sql`AND rowid >= ${Number(window.key)}`;
       // BM25 weighs words by statistics of the whole index, which every new call shifts, so a
       // score in a cursor goes stale: the walk continues from the last call's score as it is
-      // now (the cursor's score only when that call is gone or no longer matches).
+      // now. Unless that call itself changed since the page was answered (its words, so its
+      // score, may have moved), is gone or no longer matches: then from the cursor's score.
       const position =
         after === undefined
           ? sql``
           : sql`AND (ranked.s, calls.id) < (coalesce(
               (SELECT ranked.s FROM ranked WHERE ranked.r =
-                (SELECT rowid FROM calls WHERE tenant_id = ${tenantId} AND id = ${after.id})),
+                (SELECT rowid FROM calls WHERE tenant_id = ${tenantId} AND id = ${after.id}
+                  AND updated_at < ${after.issuedAt ?? ''})),
               CAST(${after.key} AS DOUBLE PRECISION)), ${after.id})`;
       // CROSS JOIN: SQLite keeps the window's matches (materialised once) as the outer loop.
       const { rows } = await sql<{ r: number; sort_key: number; id: string }>`

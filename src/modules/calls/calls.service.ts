@@ -298,6 +298,7 @@ export function createCallService({
           withTranscript: readTranscripts,
         });
         const tails = new Map(ranked.rows.map((row) => [row.id, row.tail]));
+        const issuedAt = clock().toISOString();
         return {
           rows: ranked.rows,
           cursorOf: (row) => ({
@@ -306,6 +307,7 @@ export function createCallService({
             id: row.id,
             window: ranked.window,
             tail: tails.get(row.id) === true,
+            issuedAt,
           }),
         };
       };
