@@ -173,6 +173,41 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
     },
   );
 
+  it('a relevance cursor whose window is far larger than a walk could grow is refused', async () => {
+    const filter = parseCallFilter({ q: 'hello' });
+    // Every match ranked (no window) or a window from the beginning of time: 200-odd calls,
+    // more than four windows of 7. A first page is never refused.
+    const first = await chunked.listByRelevance(tenant, filter, {
+      window: undefined,
+      limit: 6,
+      withTranscript: false,
+    });
+    expect(first.expired).toBe(false);
+    expect(first.rows).toHaveLength(6);
+    const last = first.rows.at(-1)!;
+    const after = { key: last.sort_key, id: last.id, tail: false };
+    const forged = [null, { key: dialect === 'sqlite' ? 0 : '1970-01-01T00:00:00.000Z', id: 'a' }];
+    for (const window of forged) {
+      const page = await chunked.listByRelevance(tenant, filter, {
+        after,
+        window,
+        limit: 6,
+        withTranscript: false,
+      });
+      expect(page.expired, JSON.stringify(window)).toBe(true);
+      expect(page.rows).toEqual([]);
+    }
+    // The window the first page found continues.
+    const next = await chunked.listByRelevance(tenant, filter, {
+      after,
+      window: first.window,
+      limit: 6,
+      withTranscript: false,
+    });
+    expect(next.expired).toBe(false);
+    expect(next.rows.length).toBeGreaterThan(0);
+  });
+
   it('a relevance walk neither skips nor repeats a call while new calls arrive', async () => {
     const busy = uniqueId('tenant_busy_');
     const random = prng(11);

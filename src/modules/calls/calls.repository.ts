@@ -894,7 +894,12 @@ export interface RelevancePage {
   /** The page; `tail` rows are past the window (their sort_key is a recency key). */
   readonly rows: Array<ListedCallRow & { readonly tail: boolean }>;
   readonly window: RecencyPosition | null;
+  /** The cursor's window now holds far more calls than a walk's would: no page was read. */
+  readonly expired: boolean;
 }
+
+/** A window may grow to this many times relevanceWindow during a walk (arrivals) and no more. */
+const RELEVANCE_RANK_CAP_FACTOR = 4;
 
 interface RelevanceKey {
   readonly r?: number;
@@ -907,11 +912,16 @@ interface RelevancePlan {
   /** The windowSize-th most recent match, or null when fewer match. */
   findWindow(windowSize: number): Promise<RecencyPosition | null>;
   /** The best of the matches in the window (all if null) after `after`, by score then id. */
+  /**
+   * The best of the matches in the window (all if null) after `after`, by score then id; only
+   * the `cap` most recent are ranked, and `overflow` says there were more.
+   */
   ranked(
     window: RecencyPosition | null,
     after: RelevanceOptions['after'],
     limit: number,
-  ): Promise<RelevanceKey[]>;
+    cap: number,
+  ): Promise<{ keys: RelevanceKey[]; overflow: boolean }>;
   /** The matches older than `before` in recency order. */
   older(before: RecencyPosition, limit: number): Promise<RelevanceKey[]>;
 }
@@ -930,11 +940,13 @@ function postgresRelevance(
         ORDER BY s.started_at DESC, s.call_id DESC OFFSET ${windowSize - 1} LIMIT 1`.execute(reads);
       return rows[0] ?? null;
     },
-    async ranked(window, after, limit) {
+    async ranked(window, after, limit, cap) {
       const inWindow =
         window === null
           ? sql``
           : sql`AND (s.started_at, s.call_id) >= (${String(window.key)}, ${window.id})`;
+      const recent = sql`FROM call_search s WHERE ${postgresMatches(tenantId, search)} ${inWindow}
+        ORDER BY s.started_at DESC, s.call_id DESC LIMIT ${cap + 1}`;
       const join = hasFiltersBesidesSearch(filter)
         ? sql`JOIN calls ON calls.id = ranked.call_id
             AND ${otherConditions('postgres', tenantId, filter)}`
@@ -943,17 +955,28 @@ function postgresRelevance(
         after === undefined
           ? sql``
           : sql`AND (ranked.score, ranked.call_id) < (CAST(${after.key} AS float8), ${after.id})`;
-      const { rows } = await sql<{ id: string; sort_key: number }>`
+      const { rows } = await sql<{ id: string; sort_key: number; candidates: number | string }>`
         WITH ranked AS MATERIALIZED (
           SELECT s.call_id,
             ts_rank_cd(s.document, to_tsquery('simple', ${toTsQuery(search)}), 1)::float8 AS score
-          FROM call_search s WHERE ${postgresMatches(tenantId, search)} ${inWindow}
+          ${recent}
         )
-        SELECT ranked.call_id AS id, ranked.score AS sort_key FROM ranked ${join}
+        SELECT ranked.call_id AS id, ranked.score AS sort_key,
+          (SELECT count(*) FROM ranked) AS candidates
+        FROM ranked ${join}
         WHERE TRUE ${position}
         ORDER BY ranked.score DESC, ranked.call_id DESC
         LIMIT ${limit}`.execute(reads);
-      return rows.map((row) => ({ ...row, sort_key: Number(row.sort_key) }));
+      const candidates =
+        rows[0]?.candidates ??
+        (
+          await sql<{ candidates: number | string }>`
+          SELECT count(*) AS candidates FROM (SELECT 1 ${recent}) AS recent`.execute(reads)
+        ).rows[0]?.candidates;
+      return {
+        keys: rows.map(({ id, sort_key }) => ({ id, sort_key: Number(sort_key) })),
+        overflow: Number(candidates ?? 0) > cap,
+      };
     },
     older(before, limit) {
       return postgresSearchKeys(reads, tenantId, filter, search, 'desc', before, limit);
@@ -981,8 +1004,10 @@ function sqliteRelevance(
       const row = rows[0];
       return row === undefined || row.id === null ? null : { key: Number(row.r), id: row.id };
     },
-    async ranked(window, after, limit) {
+    async ranked(window, after, limit, cap) {
       const inWindow = window === null ? sql`` : sql`AND rowid >= ${Number(window.key)}`;
+      const recent = sql`FROM calls_search WHERE calls_search MATCH ${match} ${inWindow}
+        ORDER BY rowid DESC LIMIT ${cap + 1}`;
       // BM25 weighs words by statistics of the whole index, which every new call shifts, so a
       // score in a cursor goes stale: the walk continues from the last call's score as it is
       // now. Unless that call itself changed since the page was answered (its words, so its
@@ -996,16 +1021,24 @@ function sqliteRelevance(
                   AND updated_at < ${after.issuedAt ?? ''})),
               CAST(${after.key} AS DOUBLE PRECISION)), ${after.id})`;
       // CROSS JOIN: SQLite keeps the window's matches (materialised once) as the outer loop.
-      const { rows } = await sql<{ r: number; sort_key: number; id: string }>`
-        WITH ranked AS MATERIALIZED (
-          SELECT rowid AS r, ${SQLITE_SCORE} AS s FROM calls_search
-          WHERE calls_search MATCH ${match} ${inWindow}
-        )
-        SELECT ranked.r AS r, ranked.s AS sort_key, calls.id AS id FROM ranked CROSS JOIN calls
+      const { rows } = await sql<{ r: number; sort_key: number; id: string; candidates: number }>`
+        WITH ranked AS MATERIALIZED (SELECT rowid AS r, ${SQLITE_SCORE} AS s ${recent})
+        SELECT ranked.r AS r, ranked.s AS sort_key, calls.id AS id,
+          (SELECT count(*) FROM ranked) AS candidates
+        FROM ranked CROSS JOIN calls
         WHERE calls.rowid = ranked.r ${filtered} ${position}
         ORDER BY ranked.s DESC, calls.id DESC
         LIMIT ${limit}`.execute(reads);
-      return rows;
+      const candidates =
+        rows[0]?.candidates ??
+        (
+          await sql<{ candidates: number }>`
+          SELECT count(*) AS candidates FROM (SELECT 1 ${recent})`.execute(reads)
+        ).rows[0]?.candidates;
+      return {
+        keys: rows.map(({ r, sort_key, id }) => ({ r, sort_key, id })),
+        overflow: Number(candidates ?? 0) > cap,
+      };
     },
     async older(before, limit) {
       const { rows } = await sql<{ r: number; sort_key: number; id: string }>`
@@ -1039,7 +1072,16 @@ async function listByRelevance(
   );
   const { after, limit } = options;
   const window = options.window !== undefined ? options.window : await plan.findWindow(windowSize);
-  const ranked = after?.tail === true ? [] : await plan.ranked(window, after, limit);
+  // A walk's window holds windowSize calls plus those that arrive during the walk. Far more
+  // means a cursor from long ago, or forged: ranking them all would cost seconds (every
+  // candidate's words are read), so the cursor is refused instead (`expired`).
+  const cap = RELEVANCE_RANK_CAP_FACTOR * windowSize;
+  const rankedPage =
+    after?.tail === true
+      ? { keys: [], overflow: false }
+      : await plan.ranked(window, after, limit, cap);
+  if (rankedPage.overflow) return { rows: [], window, expired: true };
+  const ranked = rankedPage.keys;
   const older =
     ranked.length < limit && window !== null
       ? await plan.older(after?.tail === true ? after : window, limit - ranked.length)
@@ -1054,7 +1096,11 @@ async function listByRelevance(
     return listByRelevance(reads, dialect, tenantId, filter, options, windowSize, attempt + 1);
   }
   const tailOf = new Map(keys.map((key) => [key.id, key.tail]));
-  return { rows: rows.map((row) => ({ ...row, tail: tailOf.get(row.id) === true })), window };
+  return {
+    rows: rows.map((row) => ({ ...row, tail: tailOf.get(row.id) === true })),
+    window,
+    expired: false,
+  };
 }
 
 /**

@@ -297,6 +297,15 @@ export function createCallService({
           limit: limit + 1,
           withTranscript: readTranscripts,
         });
+        if (ranked.expired) {
+          throw new ValidationError([
+            {
+              field: 'cursor',
+              message:
+                'has expired: the search has changed too much since its first page; ask again without a cursor',
+            },
+          ]);
+        }
         const tails = new Map(ranked.rows.map((row) => [row.id, row.tail]));
         const issuedAt = clock().toISOString();
         return {
