@@ -1,6 +1,7 @@
 // Several server instances on one PostgreSQL database, as behind a load balancer: one record per
 // callSid however the requests are spread, a write through one is read through the other, and
 // dev mode's first-use agent registration is race-free across instances.
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServer, type ServerProcess } from '../setup/server-process.js';
 import { callStartBody, completionBody, newAgentId, newCallSid } from '../factories.js';
@@ -9,13 +10,17 @@ import { createTestPostgresDatabase, TEST_DIALECTS } from '../setup/test-app.js'
 describe.runIf(TEST_DIALECTS.includes('postgres'))('two instances, one database (postgres)', () => {
   let servers: ServerProcess[] = [];
   let dropDatabase: () => Promise<void> = async () => {};
+  let databaseUrl = '';
 
   beforeAll(async () => {
     const { url, drop } = await createTestPostgresDatabase();
     dropDatabase = drop;
+    databaseUrl = url;
     // Both start (and run migrations) at the same moment, as a rolling deploy would.
     servers = await Promise.all(
-      [0, 1].map(() => spawnServer({ env: { DATABASE_URL: url, LOG_LEVEL: 'warn' } })),
+      [0, 1].map(() =>
+        spawnServer({ env: { DATABASE_URL: url, LOG_LEVEL: 'warn', ROLLUP_COMPACT_SECONDS: '1' } }),
+      ),
     );
   });
   afterAll(async () => {
@@ -93,5 +98,43 @@ describe.runIf(TEST_DIALECTS.includes('postgres'))('two instances, one database 
     expect(responses.every((r) => r.status === 201)).toBe(true);
     const agents = await request(servers[0]!, 'GET', '/api/agents');
     expect(agents.body.data.filter((a: { id: string }) => a.id === agentId)).toHaveLength(1);
+  });
+
+  it('the instances compact the rollup deltas that writes leave, and stats agree', async () => {
+    // Every write leaves delta rows in the stats rollups; the servers' compactors (every
+    // ROLLUP_COMPACT_SECONDS, here 1) sum them into one row per group.
+    const agentId = newAgentId();
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        request(
+          servers[i % 2]!,
+          'POST',
+          '/api/call-history',
+          callStartBody({ agentId, callSid: newCallSid() }),
+        ),
+      ),
+    );
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const pendingRows = async () =>
+        Number(
+          (await client.query('SELECT count(*) AS n FROM call_rollup_slots WHERE pending')).rows[0]
+            .n,
+        );
+      const deadline = Date.now() + 15_000;
+      while ((await pendingRows()) > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(await pendingRows()).toBe(0);
+      const compacted = await client.query(
+        'SELECT count(*) AS n FROM call_rollup_slots WHERE NOT pending',
+      );
+      expect(Number(compacted.rows[0].n)).toBeGreaterThan(0);
+    } finally {
+      await client.end();
+    }
+    const stats = await request(servers[1]!, 'GET', `/api/call-history/stats?agentId=${agentId}`);
+    expect(stats.body.total).toBe(20);
   });
 });
