@@ -24,7 +24,7 @@ export interface CallCursor {
   readonly window?: RecencyPosition | null;
   /** relevance: the page ended past the window, among the older matches. */
   readonly tail?: boolean;
-  /** relevance: when the page was answered (a call changed since then has a new score). */
+  /** relevance: when the page began to be read (a call changed since may have a new score). */
   readonly issuedAt?: string;
 }
 

@@ -237,14 +237,7 @@ export function createCallRepository(
       const { sort, after, limit } = options;
       const columns = listColumns(options.withTranscript);
       if (dialect === 'sqlite' && filter.search !== undefined) {
-        return listSqliteSearch(
-          reads,
-          tenantId,
-          filter,
-          filter.search,
-          { ...options, sort },
-          searchPlans,
-        );
+        return listSqliteSearch(reads, tenantId, filter, filter.search, options, searchPlans);
       }
       if (
         dialect === 'postgres' &&
@@ -1010,7 +1003,7 @@ function sqliteRelevance(
         ORDER BY rowid DESC LIMIT ${cap + 1}`;
       // BM25 weighs words by statistics of the whole index, which every new call shifts, so a
       // score in a cursor goes stale: the walk continues from the last call's score as it is
-      // now. Unless that call itself changed since the page was answered (its words, so its
+      // now. Unless that call itself changed since the page began to be read (its words, so its
       // score, may have moved), is gone or no longer matches: then from the cursor's score.
       const position =
         after === undefined

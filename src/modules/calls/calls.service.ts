@@ -290,6 +290,9 @@ export function createCallService({
           });
           return { rows, cursorOf: (row) => ({ sort, key: row.sort_key, id: row.id }) };
         }
+        // Taken before the read: a call changed from here on may have moved from where this page
+        // saw it (see listByRelevance).
+        const issuedAt = clock().toISOString();
         const ranked = await calls.listByRelevance(auth.tenantId, filter, {
           after: after === undefined ? undefined : { ...after, tail: after.tail === true },
           // A version 2 cursor (before windows) continues as it began: every match ranked.
@@ -307,7 +310,6 @@ export function createCallService({
           ]);
         }
         const tails = new Map(ranked.rows.map((row) => [row.id, row.tail]));
-        const issuedAt = clock().toISOString();
         return {
           rows: ranked.rows,
           cursorOf: (row) => ({
@@ -600,10 +602,10 @@ export function toCall(row: CallRow): Call {
   };
 }
 
-/** A listed row as a call; its transcript is null when the list did not read it. */
 /** The cursor that continues a page after `row`. */
 type CursorOf = (row: ListedCallRow) => CallCursor;
 
+/** A listed row as a call; its transcript is null when the list did not read it. */
 function listedRowToCall(row: ListedCallRow): Call {
   return toCall({ ...row, transcript: row.transcript ?? null });
 }
