@@ -3,6 +3,7 @@
 // thresholds shrunk, every path runs on a small data set, and each page must be exactly the
 // page the index-driven plan gives, on calls whose rowids are not in time order. PostgreSQL has
 // one plan; the same walks run there too.
+import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCallFilter } from '../../src/modules/calls/call-query.js';
 import {
@@ -170,6 +171,59 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
       expect(ranked.map((row) => row.id)).toEqual(
         everyRanked.map((row) => row.id).filter((id) => inWindow.has(id)),
       );
+    },
+  );
+
+  it.runIf(dialect === 'sqlite')(
+    "a call deleted between a search page's two reads does not cut the page short",
+    async () => {
+      // The walk reads the page's keys, then its calls: a call deleted in between (here by a
+      // second connection, as another request would) must not leave the page short, which
+      // would read as the walk's last page.
+      const racingTenant = uniqueId('tenant_racing_');
+      for (let i = 0; i < 30; i++) {
+        await chunked.insertIfAbsent(
+          newCallRow(racingTenant, {
+            started_at: new Date(Date.UTC(2025, 7, 1, 12, i)).toISOString(),
+            transcript: 'Agent: hello there',
+          }),
+        );
+      }
+      const filter = parseCallFilter({ q: 'hello' });
+      const options = { sort: 'newest' as const, limit: 6, withTranscript: false };
+      const before = (await chunked.list(racingTenant, filter, { ...options, limit: 7 })).map(
+        (row) => row.id,
+      );
+      const side = new BetterSqlite3(t.database.description);
+      let deleted: string | undefined;
+      const db = t.database.db;
+      const racing = db.withPlugin({
+        transformQuery: ({ node, queryId }) => {
+          const compiled = db.getExecutor().compileQuery(node, queryId);
+          if (deleted === undefined && compiled.sql.includes('calls.rowid IN (')) {
+            const rowid = compiled.parameters[1];
+            deleted = side.prepare('SELECT id FROM calls WHERE rowid = ?').pluck().get(rowid) as
+              string | undefined;
+            side.prepare('DELETE FROM calls WHERE rowid = ?').run(rowid);
+          }
+          return node;
+        },
+        transformResult: ({ result }) => Promise.resolve(result),
+      });
+      try {
+        const walker = createCallRepository(racing, 'sqlite', racing, {
+          commonMatches: 3,
+          walkChunks: [4, 9, 20],
+          relevanceWindow: 7,
+        });
+        const page = await walker.list(racingTenant, filter, options);
+        expect(deleted).toBeDefined();
+        expect(page.map((row) => row.id)).toEqual(
+          before.filter((id) => id !== deleted).slice(0, 6),
+        );
+      } finally {
+        side.close();
+      }
     },
   );
 
