@@ -69,6 +69,12 @@ export interface Config {
     readonly connectTimeoutMs: number;
     /** Longest a statement may run before PostgreSQL cancels it (then a 503). */
     readonly statementTimeoutMs: number;
+    /**
+     * max_parallel_workers_per_gather for the server's connections. 0 by default: pages and
+     * searches read a few dozen rows, and starting workers takes longer than that (a search with
+     * a filter: 45 ms with workers, 5 ms without, at a million calls).
+     */
+    readonly parallelWorkers: number;
   };
 }
 
@@ -227,6 +233,15 @@ export function loadConfig(env: Env = process.env): Config {
     problems,
   );
 
+  const parallelWorkers = parseInteger(
+    read('DATABASE_PARALLEL_WORKERS'),
+    'DATABASE_PARALLEL_WORKERS',
+    0,
+    0,
+    64,
+    problems,
+  );
+
   const retentionDays = parseInteger(
     read('RETENTION_DAYS'),
     'RETENTION_DAYS',
@@ -296,7 +311,7 @@ export function loadConfig(env: Env = process.env): Config {
       cacheMb: sqliteCacheMb,
     }),
     writeBatchMax,
-    postgres: Object.freeze({ poolMax, connectTimeoutMs, statementTimeoutMs }),
+    postgres: Object.freeze({ poolMax, connectTimeoutMs, statementTimeoutMs, parallelWorkers }),
   });
 }
 

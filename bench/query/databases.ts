@@ -87,7 +87,13 @@ export function openSqliteBench(file: string, options: { readonly?: boolean } = 
 
 /** PostgreSQL with a pool of 10, as the server's default DATABASE_POOL_MAX. */
 export function openPostgresBench(url: string): BenchDatabase {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // The server's session settings, as its own pool sends them (src/db/database.ts).
+  const { parallelWorkers } = loadConfig({ DATABASE_URL: url }).postgres;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    options: `-c max_parallel_workers_per_gather=${parallelWorkers}`,
+  });
   const recorder = new QueryRecorder();
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: recorder.log });
   return {

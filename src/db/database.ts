@@ -136,6 +136,7 @@ export interface PostgresOptions {
   readonly poolMax: number;
   readonly connectTimeoutMs: number;
   readonly statementTimeoutMs: number;
+  readonly parallelWorkers: number;
 }
 
 /** The URL with its password replaced, safe to log. */
@@ -168,6 +169,8 @@ function openPostgres(
     // A transaction left open by a crashed request must not hold row locks for long.
     idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs, 10_000),
     application_name: 'callmind',
+    // Session settings sent with the connection (no extra round trip).
+    options: `-c max_parallel_workers_per_gather=${options.parallelWorkers}`,
     // Notice a peer that vanished without closing the socket.
     keepAlive: true,
   });

@@ -34,6 +34,14 @@ describe('loadConfig', () => {
     });
   });
 
+  it('PostgreSQL starts no parallel workers unless DATABASE_PARALLEL_WORKERS says so', () => {
+    expect(loadConfig({}).postgres.parallelWorkers).toBe(0);
+    expect(loadConfig({ DATABASE_PARALLEL_WORKERS: '2' }).postgres.parallelWorkers).toBe(2);
+    expect(() => loadConfig({ DATABASE_PARALLEL_WORKERS: '-1' })).toThrow(
+      /DATABASE_PARALLEL_WORKERS/,
+    );
+  });
+
   it('parses sizes and flags', () => {
     const config = loadConfig({
       BODY_LIMIT: '4mb',
