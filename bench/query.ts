@@ -450,7 +450,7 @@ async function inProcess(fixture: Fixture): Promise<{ mixes: ListMix[]; sizes: A
 
     if (wants('search')) {
       for (const search of searchCases()) {
-        const filter = parseCallFilter({ q: search.word });
+        const filter = parseCallFilter({ q: search.word, ...search.filter });
         const frequency = fixture.marker.terms[search.kind];
         const { timing, plans } = await timeWithPlans(bench, () =>
           // A search reads the transcripts for its snippets, as the service does.

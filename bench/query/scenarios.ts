@@ -41,17 +41,28 @@ export interface SearchCase {
   readonly kind: SearchTermKind;
   readonly word: string;
   readonly sort: 'newest' | 'relevance';
+  /** Filters besides the search (the list's query parameters). */
+  readonly filter?: Readonly<Record<string, string>>;
 }
 
-export const searchCases = (): SearchCase[] =>
-  (['rare', 'mid', 'common'] as const).flatMap((kind) =>
+export const searchCases = (): SearchCase[] => [
+  ...(['rare', 'mid', 'common'] as const).flatMap((kind) =>
     (['newest', 'relevance'] as const).map((sort) => ({
       key: `${kind} "${SEARCH_TERMS[kind].word}", ${sort}`,
       kind,
       word: SEARCH_TERMS[kind].word,
       sort,
     })),
-  );
+  ),
+  // A search narrowed by another filter: its words are tested call by call, not from the index.
+  ...(['mid', 'common'] as const).map((kind) => ({
+    key: `${kind} "${SEARCH_TERMS[kind].word}" + status=completed, newest`,
+    kind,
+    word: SEARCH_TERMS[kind].word,
+    sort: 'newest' as const,
+    filter: { status: 'completed' },
+  })),
+];
 
 /** One year up to the anchor: the stats a yearly dashboard asks for. */
 export function statsYear(anchor: Date): { from: string; to: string } {
