@@ -227,6 +227,62 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
     },
   );
 
+  it('newest-first search pages cross months, empty months and month edges in order', async () => {
+    // PostgreSQL reads the newest month's matches first, then the rest (postgresSearchKeys).
+    const monthly = uniqueId('tenant_months_');
+    const random = prng(17);
+    const starts = [
+      ...Array.from({ length: 60 }, () => {
+        // Jan, Mar, Apr, Jul 2025: February, May and June hold no call.
+        const month = [0, 2, 3, 6][Math.floor(random() * 4)]!;
+        return Date.UTC(2025, month, 1 + Math.floor(random() * 28), Math.floor(random() * 24));
+      }),
+      Date.UTC(2025, 2, 31, 23, 59, 59, 999),
+      Date.UTC(2025, 3, 1),
+      Date.UTC(2025, 3, 1),
+    ];
+    const rows = starts.map((start, i) =>
+      newCallRow(monthly, {
+        started_at: new Date(start).toISOString(),
+        transcript: i % 3 === 0 ? 'Agent: nothing' : `Agent: ${i % 2 === 0 ? 'hello' : 'account'}`,
+      }),
+    );
+    for (const row of rows) await chunked.insertIfAbsent(row);
+    for (const [query, word] of [
+      [{ q: 'hello' }, 'hello'],
+      [{ q: 'account', agentId: rows[0]!.agent_id }, 'account'],
+    ] as const) {
+      const expected = rows
+        .filter((row) => row.transcript?.includes(word))
+        .filter((row) => !('agentId' in query) || row.agent_id === query.agentId)
+        .sort((a, b) =>
+          a.started_at === b.started_at
+            ? b.id.localeCompare(a.id)
+            : b.started_at.localeCompare(a.started_at),
+        )
+        .map((row) => row.id);
+      expect(expected.length).toBeGreaterThan(8);
+      for (const repository of [chunked, indexed]) {
+        const walked: string[] = [];
+        const filter = parseCallFilter(query);
+        let after: { key: string | number; id: string } | undefined;
+        for (let page = 0; page < 100; page++) {
+          const got = await repository.list(monthly, filter, {
+            sort: 'newest',
+            after,
+            limit: 4,
+            withTranscript: false,
+          });
+          walked.push(...got.map((row) => row.id));
+          const last = got.at(-1);
+          if (got.length < 4 || last === undefined) break;
+          after = { key: last.sort_key, id: last.id };
+        }
+        expect(walked).toEqual(expected);
+      }
+    }
+  });
+
   it('a relevance cursor whose window is far larger than a walk could grow is refused', async () => {
     const filter = parseCallFilter({ q: 'hello' });
     // Every match ranked (no window) or a window from the beginning of time: 200-odd calls,

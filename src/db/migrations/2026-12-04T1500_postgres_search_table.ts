@@ -36,13 +36,17 @@ export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<vo
   // The tenant as a word: '#tenant:' and the tenant id in hex. Call text can never produce it
   // (callmind_words keeps letters and digits only), and no prefix search can reach it (a
   // searched prefix starts with a letter or digit, never '#'). The repository asks for it in
-  // every search (calls.repository.ts, postgresTenantWord).
+  // every search (calls.repository.ts, postgresTenantWord). The month the call started in is a
+  // word too ('#month:2026-11'): a newest-first search asks GIN for this month's matches first,
+  // a few hundred where the whole year has thousands to sort.
   await sql`
     CREATE FUNCTION callmind_search_document(
-      tenant_id text, caller_name text, topics text, summary text, collected_data text,
-      transcript text
+      tenant_id text, started_at text, caller_name text, topics text, summary text,
+      collected_data text, transcript text
     ) RETURNS tsvector LANGUAGE sql STABLE PARALLEL SAFE AS $$
-      SELECT array_to_tsvector(ARRAY['#tenant:' || encode(convert_to(tenant_id, 'UTF8'), 'hex')]) ||
+      SELECT array_to_tsvector(ARRAY[
+          '#tenant:' || encode(convert_to(tenant_id, 'UTF8'), 'hex'),
+          '#month:' || left(started_at, 7)]) ||
         setweight(callmind_words(caller_name), 'A') ||
         setweight(callmind_words(callmind_json_words(topics::jsonb)), 'A') ||
         setweight(callmind_words(summary), 'B') ||
@@ -57,7 +61,7 @@ export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<vo
       ELSIF TG_OP = 'INSERT' THEN
         INSERT INTO call_search (call_id, tenant_id, started_at, document)
         VALUES (NEW.id, NEW.tenant_id, NEW.started_at, callmind_search_document(
-          NEW.tenant_id, NEW.caller_name, NEW.topics, NEW.summary, NEW.collected_data,
+          NEW.tenant_id, NEW.started_at, NEW.caller_name, NEW.topics, NEW.summary, NEW.collected_data,
           NEW.transcript));
       ELSIF OLD.caller_name IS DISTINCT FROM NEW.caller_name
           OR OLD.topics IS DISTINCT FROM NEW.topics
@@ -68,7 +72,7 @@ export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<vo
         -- An upsert: a call whose row went missing (a trigger disabled by hand) gets it back.
         INSERT INTO call_search (call_id, tenant_id, started_at, document)
         VALUES (NEW.id, NEW.tenant_id, NEW.started_at, callmind_search_document(
-          NEW.tenant_id, NEW.caller_name, NEW.topics, NEW.summary, NEW.collected_data,
+          NEW.tenant_id, NEW.started_at, NEW.caller_name, NEW.topics, NEW.summary, NEW.collected_data,
           NEW.transcript))
         ON CONFLICT (call_id) DO UPDATE
           SET started_at = excluded.started_at, document = excluded.document;
@@ -83,7 +87,9 @@ export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<vo
   await sql`
     INSERT INTO call_search (call_id, tenant_id, started_at, document)
     SELECT id, tenant_id, started_at,
-      array_to_tsvector(ARRAY['#tenant:' || encode(convert_to(tenant_id, 'UTF8'), 'hex')]) ||
+      array_to_tsvector(ARRAY[
+          '#tenant:' || encode(convert_to(tenant_id, 'UTF8'), 'hex'),
+          '#month:' || left(started_at, 7)]) ||
         coalesce(search_vector, ''::tsvector)
     FROM calls`.execute(db);
   await sql`CREATE INDEX call_search_document_idx ON call_search USING gin (document)`.execute(db);
@@ -107,6 +113,8 @@ export async function down(db: Kysely<any>, dialect: MigrationDialect): Promise<
   await sql`CREATE INDEX calls_search_idx ON calls USING gin (search_vector)`.execute(db);
   await sql`DROP TRIGGER calls_search ON calls`.execute(db);
   await sql`DROP FUNCTION callmind_sync_search()`.execute(db);
-  await sql`DROP FUNCTION callmind_search_document(text, text, text, text, text, text)`.execute(db);
+  await sql`DROP FUNCTION callmind_search_document(text, text, text, text, text, text, text)`.execute(
+    db,
+  );
   await sql`DROP TABLE call_search`.execute(db);
 }

@@ -239,13 +239,14 @@ export function createCallRepository(
       if (dialect === 'sqlite' && filter.search !== undefined) {
         return listSqliteSearch(reads, tenantId, filter, filter.search, options, searchPlans);
       }
+      // PostgreSQL: a search newest first (with any filters), or oldest first with none, reads
+      // its keys from call_search; other filters join `calls` there.
       if (
         dialect === 'postgres' &&
         filter.search !== undefined &&
-        sort !== 'longest' &&
-        !hasFiltersBesidesSearch(filter)
+        (sort === 'newest' || (sort === 'oldest' && !hasFiltersBesidesSearch(filter)))
       ) {
-        return listPostgresSearchOnly(reads, tenantId, filter.search, { ...options, sort });
+        return listPostgresSearch(reads, tenantId, filter, filter.search, { ...options, sort });
       }
 
       const driver = facetDriver(filter);
@@ -802,10 +803,20 @@ function otherConditions(
   return sql<SqlBool>`(${sql.join(conditions, sql` AND `)})`;
 }
 
+/** 'YYYY-MM' of an ISO-8601 startedAt; undefined for anything else (no month plan then). */
+function isoMonth(startedAt: string): string | undefined {
+  return /^\d{4}-\d{2}-/.test(startedAt) ? startedAt.slice(0, 7) : undefined;
+}
+
 /**
  * Keys (id, startedAt) of the tenant's matches in startedAt order after `after`: GIN gives a
  * rare word's matches to sort; for a common word the planner walks the tenant's newest rows of
  * call_search instead and stops at the page. Other filters join `calls`.
+ *
+ * Newest first asks for one month first (the cursor's, or that of the tenant's newest call):
+ * every document holds its month as a word (migration T1500), so GIN hands over that month's
+ * matches alone, a few hundred where the year has thousands to sort (and, with another filter,
+ * to look up in `calls`). A page that month leaves short takes the rest from before it.
  */
 async function postgresSearchKeys(
   reads: Reads,
@@ -825,18 +836,36 @@ async function postgresSearchKeys(
       : sql`AND (s.started_at, s.call_id) ${sql.raw(direction === 'desc' ? '<' : '>')}
           (${String(after.key)}, ${after.id})`;
   const order = sql.raw(direction);
-  const { rows } = await sql<{ id: string; sort_key: string }>`
-    SELECT s.call_id AS id, s.started_at AS sort_key FROM call_search s ${join}
-    WHERE ${postgresMatches(tenantId, search)} ${position}
-    ORDER BY s.started_at ${order}, s.call_id ${order}
-    LIMIT ${limit}`.execute(reads);
-  return rows;
+  const keys = async (narrowing: RawBuilder<unknown>, count: number) =>
+    (
+      await sql<{ id: string; sort_key: string }>`
+        SELECT s.call_id AS id, s.started_at AS sort_key FROM call_search s ${join}
+        WHERE ${postgresMatches(tenantId, search)} ${position} ${narrowing}
+        ORDER BY s.started_at ${order}, s.call_id ${order}
+        LIMIT ${count}`.execute(reads)
+    ).rows;
+  if (direction === 'asc') return keys(sql``, limit);
+  const month =
+    after === undefined
+      ? (
+          await sql<{ newest: string | null }>`SELECT max(started_at) AS newest FROM call_search
+            WHERE tenant_id = ${tenantId}`.execute(reads)
+        ).rows[0]?.newest
+      : String(after.key);
+  const first = month === null || month === undefined ? undefined : isoMonth(month);
+  if (first === undefined) return keys(sql``, limit);
+  const recent = await keys(sql`AND s.document @@ ${`'#month:${first}'`}::tsquery`, limit);
+  if (recent.length >= limit) return recent;
+  // Every match of that month after the position is in `recent`: the rest started before it.
+  const older = await keys(sql`AND s.started_at < ${first}`, limit - recent.length);
+  return [...recent, ...older];
 }
 
-/** newest/oldest with nothing but a search: the keys from call_search, then the page's calls. */
-async function listPostgresSearchOnly(
+/** A search newest or oldest first: the keys from call_search, then the page's calls. */
+async function listPostgresSearch(
   reads: Reads,
   tenantId: string,
+  filter: CallFilter,
   search: readonly SearchTerm[],
   options: ListCallsOptions & { sort: 'newest' | 'oldest' },
   attempt = 1,
@@ -845,7 +874,7 @@ async function listPostgresSearchOnly(
   const keys = await postgresSearchKeys(
     reads,
     tenantId,
-    { search },
+    filter,
     search,
     SORT_KEYS[sort].direction,
     after,
@@ -854,7 +883,7 @@ async function listPostgresSearchOnly(
   const rows = await rowsInOrder(reads, tenantId, keys, withTranscript);
   // A call deleted between the two reads would make the page short, which reads as the last.
   if (rows.length < keys.length && attempt < 3) {
-    return listPostgresSearchOnly(reads, tenantId, search, options, attempt + 1);
+    return listPostgresSearch(reads, tenantId, filter, search, options, attempt + 1);
   }
   return rows;
 }
