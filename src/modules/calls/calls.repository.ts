@@ -854,11 +854,25 @@ async function postgresSearchKeys(
       : String(after.key);
   const first = month === null || month === undefined ? undefined : isoMonth(month);
   if (first === undefined) return keys(sql``, limit);
-  const recent = await keys(sql`AND s.document @@ ${`'#month:${first}'`}::tsquery`, limit);
-  if (recent.length >= limit) return recent;
-  // Every match of that month after the position is in `recent`: the rest started before it.
-  const older = await keys(sql`AND s.started_at < ${first}`, limit - recent.length);
-  return [...recent, ...older];
+  // That month, the month before (a month just begun holds a few days), then all the rest.
+  const found: Array<{ id: string; sort_key: string }> = [];
+  let covered = first;
+  for (let step = 0; ; step++) {
+    const monthWord = `'#month:${covered}'`;
+    found.push(...(await keys(sql`AND s.document @@ ${monthWord}::tsquery`, limit - found.length)));
+    if (found.length >= limit) return found;
+    if (step === 1) break;
+    covered = monthBefore(covered);
+  }
+  // Every match of the months read, after the position, is in `found`: the rest started before.
+  return [...found, ...(await keys(sql`AND s.started_at < ${covered}`, limit - found.length))];
+}
+
+/** The month before a 'YYYY-MM' month. */
+function monthBefore(month: string): string {
+  const date = new Date(`${month}-01T00:00:00Z`);
+  date.setUTCMonth(date.getUTCMonth() - 1);
+  return date.toISOString().slice(0, 7);
 }
 
 /** A search newest or oldest first: the keys from call_search, then the page's calls. */
