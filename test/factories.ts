@@ -3,6 +3,17 @@ import { randomUUID } from 'node:crypto';
 import type { NewCallRow } from '../src/db/types.js';
 import { newCallId } from '../src/lib/ids.js';
 
+/** mulberry32: a small seeded PRNG, so a generated data set is the same on every run. */
+export function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export const uniqueId = (prefix: string): string => `${prefix}${randomUUID().slice(0, 12)}`;
 export const newCallSid = (): string => uniqueId('CA-');
 export const newAgentId = (): string => uniqueId('agent_');

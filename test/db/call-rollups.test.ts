@@ -7,19 +7,8 @@ import type { Dialect } from '../../src/db/database.js';
 import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
 import type { CallStatsQuery } from '../../src/modules/calls/calls.schemas.js';
 import { DEV_AUTH_CONTEXT } from '../../src/modules/identity/identity.js';
-import { newCallRow, uniqueId } from '../factories.js';
+import { newCallRow, prng, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
-
-/** mulberry32: a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TENANTS = [DEV_AUTH_CONTEXT.tenantId, 'tenant_rollup_b'];
 const AGENTS = ['agent_r1', 'agent_r2', 'agent_r3'];

@@ -13,19 +13,8 @@ import {
   type ListSort,
 } from '../../src/modules/calls/calls.repository.js';
 import type { RecencyPosition } from '../../src/lib/cursor.js';
-import { newCallRow, uniqueId } from '../factories.js';
+import { newCallRow, prng, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
-
-/** mulberry32: the data set is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Words by how often they occur: "hello" in most calls, "zircon" in a few. */
 const WORDS: Array<[string, number]> = [

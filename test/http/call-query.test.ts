@@ -2,21 +2,11 @@
 // ingested through the API, and every answer is compared with the same answer computed here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Call } from '../../src/modules/calls/calls.schemas.js';
-import { newCallSid, uniqueId } from '../factories.js';
+import { newCallSid, prng, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
+import { expectStatsOf } from '../stats-model.js';
 
 type Params = Record<string, string | string[]>;
-
-/** A small deterministic PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const AGENTS = ['agent_q1', 'agent_q2', 'agent_q3'];
 const STATUSES = ['ringing', 'in-progress', 'completed', 'missed', 'failed'];
@@ -496,34 +486,6 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     for (const call of before) expect(seen).toContain(call.id);
   });
 
-  /** The local calendar parts of an instant in a zone, via Intl (independent of the server). */
-  const localParts = (iso: string, timeZone: string) => {
-    const parts = Object.fromEntries(
-      new Intl.DateTimeFormat('en-CA', {
-        timeZone,
-        hourCycle: 'h23',
-        year: 'numeric',
-        month: '2-digit',
-        day: '2-digit',
-        hour: '2-digit',
-        minute: '2-digit',
-      })
-        .formatToParts(new Date(iso))
-        .map((p) => [p.type, p.value]),
-    );
-    return parts as Record<'year' | 'month' | 'day' | 'hour' | 'minute', string>;
-  };
-  const localKey = (iso: string, timeZone: string, bucket: string) => {
-    const p = localParts(iso, timeZone);
-    if (bucket === 'hour') return `${p.year}-${p.month}-${p.day}T${p.hour}`;
-    if (bucket === 'day') return `${p.year}-${p.month}-${p.day}`;
-    const date = new Date(`${p.year}-${p.month}-${p.day}T00:00:00Z`);
-    date.setUTCDate(date.getUTCDate() - ((date.getUTCDay() + 6) % 7));
-    return date.toISOString().slice(0, 10);
-  };
-  const nearestRank = (sorted: number[], p: number) =>
-    sorted.length === 0 ? null : sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1];
-
   const STATS_CASES: Array<[Params, string, string]> = [
     [{}, 'day', 'UTC'],
     [{ status: 'completed,failed' }, 'week', 'Europe/Lisbon'],
@@ -540,72 +502,7 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     const calls = model.filter((call) => matchesFilter(call, params));
     const { status, body } = await get('/api/call-history/stats', { ...params, bucket, tz });
     expect(status, JSON.stringify(body)).toBe(200);
-    const count = (pick: (call: Call) => unknown, value: unknown) =>
-      calls.filter((call) => pick(call) === value).length;
-    expect(body.total).toBe(calls.length);
-    expect(body.byStatus).toEqual(
-      Object.fromEntries(STATUSES.map((s) => [s, count((c) => c.status, s)])),
-    );
-    expect(body.bySentiment).toEqual({
-      positive: count((c) => c.sentiment, 'positive'),
-      negative: count((c) => c.sentiment, 'negative'),
-      neutral: count((c) => c.sentiment, 'neutral'),
-      unknown: count((c) => c.sentiment, null),
-    });
-    expect(body.byDirection).toEqual({
-      inbound: count((c) => c.direction, 'inbound'),
-      outbound: count((c) => c.direction, 'outbound'),
-    });
-    const agentTotals = AGENTS.map((agentId) => ({
-      agentId,
-      total: count((c) => c.agentId, agentId),
-    }))
-      .filter((a) => a.total > 0)
-      .sort((a, b) => b.total - a.total || (a.agentId < b.agentId ? -1 : 1));
-    expect(body.byAgent).toEqual(agentTotals);
-    const durations = calls
-      .flatMap((c) => (c.duration === null ? [] : [c.duration]))
-      .sort((a, b) => a - b);
-    expect(body.duration.calls).toBe(durations.length);
-    expect(body.duration.p50).toBe(nearestRank(durations, 50));
-    expect(body.duration.p90).toBe(nearestRank(durations, 90));
-    expect(body.duration.avg).toBeCloseTo(
-      durations.reduce((a, b) => a + b, 0) / durations.length,
-      3,
-    );
-    // Money is summed in whole cents here, in micro-dollars there: the totals agree exactly.
-    const cents = calls.flatMap((c) => (c.cost === null ? [] : [Math.round(c.cost * 100)]));
-    expect(body.cost.calls).toBe(cents.length);
-    expect(body.cost.total).toBe(cents.reduce((a, b) => a + b, 0) / 100);
-
-    // Every call lands in the bucket of its local time; buckets are contiguous and zero-filled.
-    const expected = new Map<string, number>();
-    for (const call of calls) {
-      const key = localKey(call.startedAt, tz, bucket);
-      expected.set(key, (expected.get(key) ?? 0) + 1);
-    }
-    const got = new Map<string, number>();
-    for (const entry of body.series) {
-      const key = localKey(entry.start, tz, bucket);
-      const p = localParts(entry.start, tz);
-      expect(p.minute).toBe('00');
-      if (bucket !== 'hour') expect(p.hour).toBe('00');
-      // A week starts on a Monday: its own date is the Monday of its week.
-      if (bucket === 'week') expect(localKey(entry.start, tz, 'day')).toBe(key);
-      expect(got.has(key), `one bucket per period: ${key}`).toBe(false);
-      got.set(key, entry.total);
-      expect(
-        Object.values(entry.byStatus as Record<string, number>).reduce((a, b) => a + b, 0),
-      ).toBe(entry.total);
-    }
-    for (const [key, total] of expected) expect(got.get(key), key).toBe(total);
-    expect([...got.values()].reduce((a, b) => a + b, 0)).toBe(calls.length);
-    const starts = body.series.map((e: { start: string }) => Date.parse(e.start));
-    const span = { hour: 3_600_000, day: 86_400_000, week: 7 * 86_400_000 }[bucket]!;
-    for (let i = 1; i < starts.length; i++) {
-      // No gaps: consecutive buckets are one period apart (± an hour of daylight saving).
-      expect(Math.abs(starts[i] - starts[i - 1] - span)).toBeLessThanOrEqual(3_600_000);
-    }
+    expectStatsOf(body, calls, { agents: AGENTS, tz, bucket });
   });
 
   it('stats refuse an unknown time zone and an endless series', async () => {

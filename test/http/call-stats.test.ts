@@ -6,21 +6,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Call, CallStats } from '../../src/modules/calls/calls.schemas.js';
-import { newCallSid } from '../factories.js';
+import { newCallSid, prng } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
+import { expectStatsOf } from '../stats-model.js';
 
 type Params = Record<string, string>;
-
-/** mulberry32: a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -41,35 +31,6 @@ const CASES: Array<[Params, string, string]> = [
   [{ from: '2025-02-14T09:31:00.000Z', to: '2025-02-14T09:44:00.000Z' }, 'hour', 'UTC'],
 ];
 
-/** The local calendar parts of an instant in a zone, via Intl (independent of the server). */
-function localParts(iso: string, timeZone: string) {
-  return Object.fromEntries(
-    new Intl.DateTimeFormat('en-CA', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-    })
-      .formatToParts(new Date(iso))
-      .map((p) => [p.type, p.value]),
-  ) as Record<'year' | 'month' | 'day' | 'hour' | 'minute', string>;
-}
-
-function localKey(iso: string, timeZone: string, bucket: string): string {
-  const p = localParts(iso, timeZone);
-  if (bucket === 'hour') return `${p.year}-${p.month}-${p.day}T${p.hour}`;
-  if (bucket === 'day') return `${p.year}-${p.month}-${p.day}`;
-  const date = new Date(`${p.year}-${p.month}-${p.day}T00:00:00Z`);
-  date.setUTCDate(date.getUTCDate() - ((date.getUTCDay() + 6) % 7));
-  return date.toISOString().slice(0, 10);
-}
-
-const nearestRank = (sorted: number[], p: number) =>
-  sorted.length === 0 ? null : sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1];
-
 /** The model's answer for a case, compared field by field with the server's. */
 function expectModel(
   body: CallStats,
@@ -83,61 +44,7 @@ function expectModel(
       (params.from === undefined || call.startedAt >= new Date(params.from).toISOString()) &&
       (params.to === undefined || call.startedAt < new Date(params.to).toISOString()),
   );
-  const count = (pick: (call: Call) => unknown, value: unknown) =>
-    calls.filter((call) => pick(call) === value).length;
-  expect(body.total).toBe(calls.length);
-  expect(body.byStatus).toEqual(
-    Object.fromEntries(STATUSES.map((s) => [s, count((c) => c.status, s)])),
-  );
-  expect(body.bySentiment).toEqual({
-    positive: count((c) => c.sentiment, 'positive'),
-    negative: count((c) => c.sentiment, 'negative'),
-    neutral: count((c) => c.sentiment, 'neutral'),
-    unknown: count((c) => c.sentiment, null),
-  });
-  expect(body.byDirection).toEqual({
-    inbound: count((c) => c.direction, 'inbound'),
-    outbound: count((c) => c.direction, 'outbound'),
-  });
-  expect(body.byAgent).toEqual(
-    AGENTS.map((agentId) => ({ agentId, total: count((c) => c.agentId, agentId) }))
-      .filter((a) => a.total > 0)
-      .sort((a, b) => b.total - a.total || (a.agentId < b.agentId ? -1 : 1)),
-  );
-  const durations = calls
-    .flatMap((c) => (c.duration === null ? [] : [c.duration]))
-    .sort((a, b) => a - b);
-  expect(body.duration.calls).toBe(durations.length);
-  expect(body.duration.p50).toBe(nearestRank(durations, 50));
-  expect(body.duration.p90).toBe(nearestRank(durations, 90));
-  if (durations.length > 0) {
-    expect(body.duration.avg).toBeCloseTo(
-      durations.reduce((a, b) => a + b, 0) / durations.length,
-      3,
-    );
-  }
-  const micros = calls.flatMap((c) => (c.cost === null ? [] : [Math.round(c.cost * 1e6)]));
-  expect(body.cost.calls).toBe(micros.length);
-  expect(body.cost.total).toBe(micros.reduce((a, b) => a + b, 0) / 1e6);
-
-  const expected = new Map<string, number>();
-  for (const call of calls) {
-    const key = localKey(call.startedAt, tz, bucket);
-    expected.set(key, (expected.get(key) ?? 0) + 1);
-  }
-  const got = new Map<string, number>();
-  for (const entry of body.series) {
-    const key = localKey(entry.start, tz, bucket);
-    expect(localParts(entry.start, tz).minute).toBe('00');
-    expect(got.has(key), `one bucket per period: ${key}`).toBe(false);
-    got.set(key, entry.total);
-    expect(Object.values(entry.byStatus).reduce((a, b) => a + b, 0)).toBe(entry.total);
-  }
-  for (const [key, total] of expected) expect(got.get(key), key).toBe(total);
-  expect([...got.values()].reduce((a, b) => a + b, 0)).toBe(calls.length);
-  if (params.from !== undefined) {
-    expect(body.series[0]!.start <= new Date(params.from).toISOString()).toBe(true);
-  }
+  expectStatsOf(body, calls, { agents: AGENTS, tz, bucket, from: params.from });
 }
 
 describe.each(TEST_DIALECTS)('stats from the rollups (%s)', (dialect) => {

@@ -13,16 +13,7 @@ import {
   type RollupPlan,
 } from '../../src/modules/calls/call-stats.js';
 import { bucketStart, ZoneOffsets, type Bucket } from '../../src/lib/time-zones.js';
-
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../factories.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
