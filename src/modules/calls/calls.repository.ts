@@ -1027,14 +1027,16 @@ function sqliteRelevance(
   search: readonly SearchTerm[],
 ): RelevancePlan {
   const match = toFts5Query(search, tenantToken(tenantId));
+  // The tenant in SQL on every read of `calls` (the FTS5 query is scoped to it already); with a
+  // unary +, so SQLite seeks the matched rowids rather than reading the tenant's index.
   const filtered = hasFiltersBesidesSearch(filter)
     ? sql`AND ${otherConditions('sqlite', tenantId, filter)}`
-    : sql``;
+    : sql`AND +calls.tenant_id = ${tenantId}`;
   return {
     async findWindow(windowSize) {
       // FTS5 reads its matches in rowid order, newest stored first when asked: no sort.
       const { rows } = await sql<{ r: number; id: string | null }>`
-        SELECT r, (SELECT id FROM calls WHERE rowid = r) AS id FROM (
+        SELECT r, (SELECT id FROM calls WHERE rowid = r AND +tenant_id = ${tenantId}) AS id FROM (
           SELECT rowid AS r FROM calls_search WHERE calls_search MATCH ${match}
           ORDER BY rowid DESC LIMIT 1 OFFSET ${windowSize - 1})`.execute(reads);
       const row = rows[0];
