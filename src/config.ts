@@ -61,6 +61,12 @@ export interface Config {
      * pending one); 0: only at the end of each sweep.
      */
     readonly rollupCompactIntervalMs: number;
+    /**
+     * SQLite: how often calls written since the last round are added to the search index, in one
+     * batch (FTS5 costs far less per call in large commits). Searches never wait for it: each
+     * indexes whatever is still pending before it reads.
+     */
+    readonly searchIndexIntervalMs: number;
   };
   readonly postgres: {
     /** Connections per server instance. */
@@ -275,6 +281,15 @@ export function loadConfig(env: Env = process.env): Config {
     problems,
   );
 
+  const searchIndexIntervalMs = parseInteger(
+    read('SEARCH_INDEX_INTERVAL_MS'),
+    'SEARCH_INDEX_INTERVAL_MS',
+    200,
+    10,
+    60_000,
+    problems,
+  );
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return Object.freeze({
@@ -291,6 +306,7 @@ export function loadConfig(env: Env = process.env): Config {
       staleCallAfterMinutes,
       sweepIntervalMs: sweepIntervalSeconds * 1000,
       rollupCompactIntervalMs: rollupCompactIntervalSeconds * 1000,
+      searchIndexIntervalMs,
     }),
     clerk: Object.freeze({
       jwtKey: clerkJwtKey,

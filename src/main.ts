@@ -60,12 +60,25 @@ export async function startServer(config: Config): Promise<RunningServer> {
             },
           )
         : undefined;
+    // SQLite adds calls to the search index in batches, off their own commits (T1600); calls
+    // still pending at a stop stay noted in the database and are indexed after the next start.
+    const searchIndexer =
+      database.dialect === 'sqlite'
+        ? startSweeper(
+            () => services.calls.indexPendingSearch(),
+            config.maintenance.searchIndexIntervalMs,
+            (result) => {
+              if (result instanceof Error) app.log.warn({ err: result }, 'search indexing failed');
+            },
+          )
+        : undefined;
     return {
       app,
       address,
       close: async () => {
         await sweeper?.stop();
         await compactor?.stop();
+        await searchIndexer?.stop();
         // Stops accepting and lets in-flight requests finish, for SHUTDOWN_DRAIN_MS at most.
         const cutOff = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS);
         try {

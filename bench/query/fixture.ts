@@ -120,6 +120,32 @@ async function compactRollups(databaseUrl: string): Promise<void> {
   }
 }
 
+/**
+ * The server adds written calls to the search index in batches (T1600), every few hundred
+ * milliseconds; seeding wrote them all with no server running, so they are indexed here, in
+ * commits of 10,000 as the seeding wrote them.
+ */
+async function indexSqliteSearch(file: string, calls: number): Promise<void> {
+  const config = loadConfig({ DATABASE_URL: `sqlite:${file}`, SQLITE_READERS: '0' });
+  const handle = openDatabase(config);
+  try {
+    const report = progress('SQLite search index', calls);
+    let indexed = 0;
+    for (;;) {
+      const done = await handle.db
+        .transaction()
+        .execute((trx) =>
+          createCallRepository(trx, 'sqlite').indexPendingSearch(ROWS_PER_TRANSACTION),
+        );
+      indexed += done;
+      report(indexed);
+      if (done < ROWS_PER_TRANSACTION) return;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Migrates an empty database with the server's own migrations. */
 export async function migrateDatabase(databaseUrl: string): Promise<void> {
   const config = loadConfig({ DATABASE_URL: databaseUrl, SQLITE_READERS: '0' });
@@ -253,6 +279,8 @@ export async function ensureSqliteFixture(calls: number): Promise<Fixture> {
   } finally {
     db.close();
   }
+
+  await indexSqliteSearch(partial, calls);
 
   const bench = openSqliteBench(partial);
   let terms: Record<SearchTermKind, TermFrequency>;

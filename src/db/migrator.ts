@@ -11,6 +11,7 @@ import * as searchVocabulary from './migrations/2026-12-04T1200_search_vocabular
 import * as callFacets from './migrations/2026-12-04T1300_call_facets.js';
 import * as callRollups from './migrations/2026-12-04T1400_call_rollups.js';
 import * as postgresSearchTable from './migrations/2026-12-04T1500_postgres_search_table.js';
+import * as sqliteDeferredSearchIndex from './migrations/2026-12-04T1600_sqlite_deferred_search_index.js';
 import {
   openDatabase,
   type DatabaseConfig,
@@ -37,6 +38,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-12-04T1300_call_facets': callFacets,
   '2026-12-04T1400_call_rollups': callRollups,
   '2026-12-04T1500_postgres_search_table': postgresSearchTable,
+  '2026-12-04T1600_sqlite_deferred_search_index': sqliteDeferredSearchIndex,
 };
 
 export function createMigrator(

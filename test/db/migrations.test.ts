@@ -36,6 +36,15 @@ async function schemaOf(db: Kysely<Database>, dialect: Dialect): Promise<string[
   );
 }
 
+/** What the server does in batches and before every search (SQLite, T1600). */
+async function indexPendingSearch(handle: DatabaseHandle): Promise<number> {
+  return handle.db
+    .transaction()
+    .execute((trx) =>
+      createCallRepository(trx, handle.dialect).indexPendingSearch(Number.MAX_SAFE_INTEGER),
+    );
+}
+
 describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
   const cleanups: Array<() => Promise<void>> = [];
   afterAll(async () => {
@@ -123,10 +132,15 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
     await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'nothing to find' }));
     await migrateToLatest(handle.db, dialect);
     const search = { search: [{ words: ['zanzibar'], prefix: false }] };
-    const newest = async () =>
-      (await calls.list(tenant, search, { sort: 'newest', limit: 10, withTranscript: false })).map(
-        (row) => row.id,
-      );
+    const newest = async () => {
+      await indexPendingSearch(handle);
+      const rows = await calls.list(tenant, search, {
+        sort: 'newest',
+        limit: 10,
+        withTranscript: false,
+      });
+      return rows.map((row) => row.id);
+    };
     expect(await newest()).toEqual([newer.id, older.id]);
     // The index follows a call whose start moves, and one whose text changes.
     await calls.update(tenant, older.id, { started_at: '2025-03-01T00:00:00.000Z' });
@@ -142,6 +156,64 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
       expect(rows.map((row) => row.id)).toEqual([older.id]);
     }
   });
+
+  it.runIf(dialect === 'sqlite')(
+    'deferred indexing keeps what was indexed, indexes what waits, and down indexes it at once again',
+    async () => {
+      const handle = await freshDatabase();
+      const migrator = createMigrator(handle.db, dialect);
+      expect((await migrator.migrateTo('2026-12-04T1500_postgres_search_table')).error).toBe(
+        undefined,
+      );
+      const tenant = uniqueId('tenant_deferred_');
+      const calls = createCallRepository(handle.db, dialect);
+      const search = { search: [{ words: ['zanzibar'], prefix: false }] };
+      const found = async () =>
+        (await calls.list(tenant, search, { sort: 'newest', limit: 10, withTranscript: false }))
+          .map((row) => row.id)
+          .sort();
+      const indexedBefore = newCallRow(tenant, { transcript: 'Agent: zanzibar' });
+      await calls.insertIfAbsent(indexedBefore);
+      await migrateToLatest(handle.db, dialect);
+      // Indexed by T1000's triggers: nothing waits, and it is found as it was.
+      expect(await indexPendingSearch(handle)).toBe(0);
+      const settings = async () =>
+        Object.fromEntries(
+          (
+            await sql<{ k: string; v: number }>`
+              SELECT k, v FROM calls_search_config WHERE k IN ('automerge', 'deletemerge')`.execute(
+              handle.db,
+            )
+          ).rows.map((row) => [row.k, row.v]),
+        );
+      // Merges that rewrite a segment for its deleted calls alone cost 4× on every re-index.
+      expect(await settings()).toEqual({ automerge: 8, deletemerge: 0 });
+      expect(await found()).toEqual([indexedBefore.id]);
+
+      const waiting = newCallRow(tenant, { summary: 'Zanzibar' });
+      await calls.insertIfAbsent(waiting);
+      await calls.update(tenant, indexedBefore.id, { transcript: 'Agent: nothing' });
+      const erased = newCallRow(tenant, { transcript: 'zanzibar', caller_number: '+15550100999' });
+      await calls.insertIfAbsent(erased);
+      await calls.deleteByCaller(tenant, '+15550100999');
+      // The write only noted the calls; the index still answers as before them.
+      expect(await found()).toEqual([indexedBefore.id]);
+      expect(await indexPendingSearch(handle)).toBe(2);
+      expect(await found()).toEqual([waiting.id]);
+
+      // Down indexes whatever still waits, and then every write is indexed as it commits.
+      const waitingAtDown = newCallRow(tenant, { caller_name: 'Zanzibar Jones' });
+      await calls.insertIfAbsent(waitingAtDown);
+      expect((await migrator.migrateTo('2026-12-04T1500_postgres_search_table')).error).toBe(
+        undefined,
+      );
+      expect(await found()).toEqual([waiting.id, waitingAtDown.id].sort());
+      expect(await settings()).toEqual({ automerge: 4, deletemerge: 10 });
+      const afterDown = newCallRow(tenant, { transcript: 'zanzibar' });
+      await calls.insertIfAbsent(afterDown);
+      expect(await found()).toEqual([waiting.id, waitingAtDown.id, afterDown.id].sort());
+    },
+  );
 
   it('a migration that fails halfway leaves nothing of itself behind', async () => {
     const handle = await freshDatabase();

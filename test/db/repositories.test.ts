@@ -172,6 +172,7 @@ describe.each(TEST_DIALECTS)('call repository on a real database (%s)', (dialect
       for (let i = 0; i < 60; i++) {
         await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'Agent: zanzibar' }));
       }
+      await db.transaction().execute((trx) => calls.inTransaction(trx).indexPendingSearch(100));
       const search = [{ words: ['zanzibar'], prefix: false }];
       const page = await calls.list(
         tenant,

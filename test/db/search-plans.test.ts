@@ -59,8 +59,12 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
     // Inserted out of time order: a late call gets a high rowid, an early one a low rowid.
     rows.sort(() => random() - 0.5);
     for (const row of rows) await chunked.insertIfAbsent(row);
+    await indexSearch();
   });
   afterAll(() => t.close());
+
+  /** SQLite indexes calls in batches after their writes (T1600); the service does it before a search. */
+  const indexSearch = () => t.services.calls.indexPendingSearch();
 
   async function walk(
     repository: CallRepository,
@@ -178,6 +182,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
           }),
         );
       }
+      await indexSearch();
       const filter = parseCallFilter({ q: 'hello' });
       const options = { sort: 'newest' as const, limit: 6, withTranscript: false };
       const before = (await chunked.list(racingTenant, filter, { ...options, limit: 7 })).map(
@@ -237,6 +242,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
       }),
     );
     for (const row of rows) await chunked.insertIfAbsent(row);
+    await indexSearch();
     for (const [query, word] of [
       [{ q: 'hello' }, 'hello'],
       [{ q: 'account', agentId: rows[0]!.agent_id }, 'account'],
@@ -317,6 +323,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
       });
     const before = Array.from({ length: 40 }, (_, i) => row(i));
     for (const call of before) await chunked.insertIfAbsent(call);
+    await indexSearch();
     let arrivals = 0;
     const walked = await relevanceWalk(
       chunked,
@@ -324,6 +331,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
       async () => {
         // Newer calls than any walked so far, some better matches, arrive between pages.
         for (let i = 0; i < 3; i++) await chunked.insertIfAbsent(row(100 + arrivals++));
+        await indexSearch();
       },
       busy,
     );
@@ -348,6 +356,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
         }),
       );
       for (const call of calls) await chunked.insertIfAbsent(call);
+      await indexSearch();
       for (const repository of [chunked, indexed]) {
         const walked = await relevanceWalk(
           repository,
@@ -358,6 +367,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
               caller_name: `Account ${_page}`,
               updated_at: new Date().toISOString(),
             });
+            await indexSearch();
           },
           edited,
         );

@@ -42,6 +42,14 @@ describe('loadConfig', () => {
     );
   });
 
+  it('SQLite indexes written calls for search every 200 ms unless SEARCH_INDEX_INTERVAL_MS says otherwise', () => {
+    expect(loadConfig({}).maintenance.searchIndexIntervalMs).toBe(200);
+    expect(loadConfig({ SEARCH_INDEX_INTERVAL_MS: '1000' }).maintenance.searchIndexIntervalMs).toBe(
+      1000,
+    );
+    expect(() => loadConfig({ SEARCH_INDEX_INTERVAL_MS: '0' })).toThrow(/SEARCH_INDEX_INTERVAL_MS/);
+  });
+
   it('parses sizes and flags', () => {
     const config = loadConfig({
       BODY_LIMIT: '4mb',

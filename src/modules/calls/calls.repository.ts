@@ -141,6 +141,12 @@ export function createCallRepository(
       createCallRepository(trx, dialect, trx, searchPlans),
 
     /**
+     * SQLite indexes calls for search in batches after their writes commit (T1600), so a search
+     * first has `indexPendingSearch` run; PostgreSQL indexes each write as it commits.
+     */
+    defersSearchIndex: dialect === 'sqlite',
+
+    /**
      * The idempotent create: ON CONFLICT on (tenant, callSid) lets the database decide which of
      * many racing requests creates the row. Returns the row only if this call inserted it.
      */
@@ -215,6 +221,34 @@ export function createCallRepository(
     },
 
     /** Deletes every call of one caller (events cascade, the search index follows). */
+    /**
+     * SQLite: adds up to `limit` of the calls written since they were last indexed (the oldest
+     * first) to the search index, in this transaction, and returns how many (migration T1600).
+     * Each call's old words go first, so an edited call is never indexed twice. Across tenants:
+     * this is the index's upkeep, not a read or write on anyone's behalf. PostgreSQL's trigger
+     * indexes every write as it happens, so nothing is ever pending there.
+     */
+    async indexPendingSearch(limit: number): Promise<number> {
+      if (dialect !== 'sqlite') return 0;
+      const batch = await sql<{ calls: number; last: number | null }>`
+        SELECT count(*) AS calls, max(call_rowid) AS last FROM (
+          SELECT call_rowid FROM calls_search_pending ORDER BY call_rowid LIMIT ${limit})`.execute(
+        db,
+      );
+      const { calls, last } = batch.rows[0] ?? { calls: 0, last: null };
+      if (calls === 0 || last === null) return 0;
+      await sql`
+        DELETE FROM calls_search WHERE rowid IN (
+          SELECT call_rowid FROM calls_search_pending WHERE call_rowid <= ${last})`.execute(db);
+      await sql`
+        INSERT INTO calls_search (rowid, tenant, caller_name, topics, summary, collected, transcript)
+        SELECT d.call_rowid, d.tenant, d.caller_name, d.topics, d.summary, d.collected, d.transcript
+        FROM calls_search_pending p JOIN calls_search_documents d ON d.call_rowid = p.call_rowid
+        WHERE p.call_rowid <= ${last}`.execute(db);
+      await sql`DELETE FROM calls_search_pending WHERE call_rowid <= ${last}`.execute(db);
+      return calls;
+    },
+
     async deleteByCaller(tenantId: string, callerNumber: string): Promise<number> {
       const result = await db
         .deleteFrom('calls')

@@ -1,0 +1,115 @@
+// Frozen in time: never edit a migration that has shipped; add a new one.
+// SQLite: the FTS5 index is written in batches off the request's commit, not by the write itself.
+//
+// Why: FTS5 writes a transaction's new terms out as a new segment when it commits, so a
+// document costs several times more to index in a commit of its own (or of a group commit's
+// handful) than in a commit of a hundred: about 450 µs per 3,000-character transcript in
+// commits of 10, under 200 µs in commits of 100 or more (bench/fts-batches.ts). Completions
+// with the index on ran at 45 % of the rate without it.
+//
+// Now a write only notes its call in `calls_search_pending` (in the same transaction, so a crash
+// loses nothing), and the server indexes pending calls in batches (SearchIndexer): every
+// SEARCH_INDEX_INTERVAL_MS, and before every read that searches, so a search still sees every
+// write acknowledged before it began. A deletion still leaves the index at once (erasure).
+// PostgreSQL's index (T1500) is untouched.
+import { sql, type Kysely } from 'kysely';
+import type { MigrationDialect } from '../migrator.js';
+
+const INDEXED_COLUMNS = 'caller_name, topics, summary, collected_data, transcript';
+const SEARCH_COLUMNS = 'rowid, tenant, caller_name, topics, summary, collected, transcript';
+
+export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<void> {
+  if (dialect !== 'sqlite') return;
+  await sql`CREATE TABLE calls_search_pending (call_rowid INTEGER PRIMARY KEY)`.execute(db);
+  // What the index holds for a call, as T1000's triggers computed it: the indexer reads it here.
+  await sql`
+    CREATE VIEW calls_search_documents AS SELECT
+      calls.rowid AS call_rowid,
+      hex(calls.tenant_id) AS tenant,
+      calls.caller_name AS caller_name,
+      (SELECT group_concat(value, ' ') FROM json_each(calls.topics)) AS topics,
+      calls.summary AS summary,
+      (SELECT group_concat(value, ' ') FROM json_tree(calls.collected_data)
+        WHERE type IN ('text', 'integer', 'real')) AS collected,
+      substr(calls.transcript, 1, 100000) AS transcript
+    FROM calls`.execute(db);
+  await sql`DROP TRIGGER calls_search_insert`.execute(db);
+  await sql`DROP TRIGGER calls_search_update`.execute(db);
+  await sql`DROP TRIGGER calls_search_delete`.execute(db);
+  await sql`
+    CREATE TRIGGER calls_search_insert AFTER INSERT ON calls BEGIN
+      INSERT OR IGNORE INTO calls_search_pending (call_rowid) VALUES (new.rowid);
+    END`.execute(db);
+  await sql`
+    CREATE TRIGGER calls_search_update AFTER UPDATE OF ${sql.raw(INDEXED_COLUMNS)} ON calls
+    WHEN old.caller_name IS NOT new.caller_name OR old.topics IS NOT new.topics
+      OR old.summary IS NOT new.summary OR old.collected_data IS NOT new.collected_data
+      OR old.transcript IS NOT new.transcript
+    BEGIN
+      INSERT OR IGNORE INTO calls_search_pending (call_rowid) VALUES (new.rowid);
+    END`.execute(db);
+  await sql`
+    CREATE TRIGGER calls_search_delete AFTER DELETE ON calls BEGIN
+      DELETE FROM calls_search WHERE rowid = old.rowid;
+      DELETE FROM calls_search_pending WHERE call_rowid = old.rowid;
+    END`.execute(db);
+  // Every call is indexed at least twice (its start, then its end), so most of a segment's
+  // documents are later deleted. By default FTS5 rewrites a segment as soon as a tenth of it is
+  // deleted ('deletemerge'): re-indexing 200 calls cost 700 µs each, against 180 µs with that off.
+  // Deleted entries are still dropped whenever segments merge as they fill.
+  await sql`INSERT INTO calls_search (calls_search, rank) VALUES ('deletemerge', 0)`.execute(db);
+  // FTS5 merges a level's segments once it holds `automerge` of them (default 4). With 8, each
+  // term is rewritten less often; a search probes a few more segments, which at 60k documents in
+  // commits of 100 did not change its time measurably (0.05 ms either way).
+  await sql`INSERT INTO calls_search (calls_search, rank) VALUES ('automerge', 8)`.execute(db);
+}
+
+export async function down(db: Kysely<any>, dialect: MigrationDialect): Promise<void> {
+  if (dialect !== 'sqlite') return;
+  // Index what is still pending, so T1000's triggers find the index complete.
+  await sql`
+    DELETE FROM calls_search WHERE rowid IN (SELECT call_rowid FROM calls_search_pending)`.execute(
+    db,
+  );
+  await sql`
+    INSERT INTO calls_search (${sql.raw(SEARCH_COLUMNS)})
+    SELECT d.call_rowid, d.tenant, d.caller_name, d.topics, d.summary, d.collected, d.transcript
+    FROM calls_search_pending p JOIN calls_search_documents d ON d.call_rowid = p.call_rowid`.execute(
+    db,
+  );
+  await sql`DROP TRIGGER calls_search_insert`.execute(db);
+  await sql`DROP TRIGGER calls_search_update`.execute(db);
+  await sql`DROP TRIGGER calls_search_delete`.execute(db);
+  await sql`DROP VIEW calls_search_documents`.execute(db);
+  await sql`DROP TABLE calls_search_pending`.execute(db);
+  await sql`INSERT INTO calls_search (calls_search, rank) VALUES ('automerge', 4)`.execute(db);
+  await sql`INSERT INTO calls_search (calls_search, rank) VALUES ('deletemerge', 10)`.execute(db);
+  const document = (row: 'new') =>
+    sql.raw(`
+      ${row}.rowid,
+      hex(${row}.tenant_id),
+      ${row}.caller_name,
+      (SELECT group_concat(value, ' ') FROM json_each(${row}.topics)),
+      ${row}.summary,
+      (SELECT group_concat(value, ' ') FROM json_tree(${row}.collected_data)
+        WHERE type IN ('text', 'integer', 'real')),
+      substr(${row}.transcript, 1, 100000)`);
+  const columns = sql.raw(SEARCH_COLUMNS);
+  await sql`
+    CREATE TRIGGER calls_search_insert AFTER INSERT ON calls BEGIN
+      INSERT INTO calls_search (${columns}) VALUES (${document('new')});
+    END`.execute(db);
+  await sql`
+    CREATE TRIGGER calls_search_update AFTER UPDATE OF ${sql.raw(INDEXED_COLUMNS)} ON calls
+    WHEN old.caller_name IS NOT new.caller_name OR old.topics IS NOT new.topics
+      OR old.summary IS NOT new.summary OR old.collected_data IS NOT new.collected_data
+      OR old.transcript IS NOT new.transcript
+    BEGIN
+      DELETE FROM calls_search WHERE rowid = old.rowid;
+      INSERT INTO calls_search (${columns}) VALUES (${document('new')});
+    END`.execute(db);
+  await sql`
+    CREATE TRIGGER calls_search_delete AFTER DELETE ON calls BEGIN
+      DELETE FROM calls_search WHERE rowid = old.rowid;
+    END`.execute(db);
+}

@@ -1,0 +1,193 @@
+// SQLite adds calls to its search index in batches after their writes commit (T1600). What a
+// user relies on must not change: a search sees every write acknowledged before it, in the list,
+// the stats and the export; an erased call never comes back; a call still waiting at a stop is
+// indexed after the next start; and the server indexes on its own, with no search to prompt it.
+// The read-your-writes checks run on PostgreSQL too, whose trigger indexes every write at once.
+import path from 'node:path';
+import fs from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { startServer } from '../../src/main.js';
+import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
+import type { Call } from '../../src/modules/calls/calls.schemas.js';
+import { newCallRow, newCallSid, uniqueId } from '../factories.js';
+import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
+
+function pendingOf(file: string): number[] {
+  const db = new BetterSqlite3(file, { readonly: true });
+  try {
+    return db.prepare('SELECT call_rowid FROM calls_search_pending').pluck().all() as number[];
+  } finally {
+    db.close();
+  }
+}
+
+function indexedRowidsOf(file: string, word: string): number[] {
+  const db = new BetterSqlite3(file, { readonly: true });
+  try {
+    return db
+      .prepare('SELECT rowid FROM calls_search WHERE calls_search MATCH ?')
+      .pluck()
+      .all(`"${word}"`) as number[];
+  } finally {
+    db.close();
+  }
+}
+
+describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+  });
+  afterAll(() => t.close());
+
+  const inject = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
+    t.app.inject({ method, url, ...(payload === undefined ? {} : { payload }) });
+
+  it('a call completed a moment ago is in the search list, stats and export', async () => {
+    const agentId = uniqueId('agent_fresh_');
+    const created = await inject('POST', '/api/call-history', {
+      agentId,
+      callSid: newCallSid(),
+      callerName: 'Ada',
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const call = created.json<Call>();
+    const patched = await inject('PATCH', `/api/call-history/${call.id}/status`, {
+      status: 'completed',
+      transcript: 'Agent: Hello!\nCaller: my quokkafresh order never came',
+    });
+    expect(patched.statusCode, patched.body).toBe(200);
+    if (dialect === 'sqlite') {
+      // Not indexed by its own write: noted for the next batch.
+      expect(pendingOf(t.database.description).length).toBeGreaterThan(0);
+    }
+
+    const list = await inject('GET', `/api/call-history?q=quokkafresh&agentId=${agentId}`);
+    expect(list.json().data.map((found: Call) => found.id)).toEqual([call.id]);
+    const stats = await inject('GET', `/api/call-history/stats?q=quokkafresh&agentId=${agentId}`);
+    expect(stats.json().total).toBe(1);
+    const exported = await inject(
+      'GET',
+      `/api/call-history/export?format=ndjson&q=quokkafresh&agentId=${agentId}`,
+    );
+    expect(
+      exported.body
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).id),
+    ).toEqual([call.id]);
+    if (dialect === 'sqlite') expect(pendingOf(t.database.description)).toEqual([]);
+
+    // Its words change: the old ones leave the index, the new ones are found.
+    const edited = await inject('PATCH', `/api/call-history/${call.id}/status`, {
+      status: 'completed',
+      transcript: 'Agent: Hello!\nCaller: it is a wombatlate order now',
+    });
+    expect(edited.statusCode, edited.body).toBe(200);
+    const now = await inject('GET', `/api/call-history?q=wombatlate&agentId=${agentId}`);
+    expect(now.json().data.map((found: Call) => found.id)).toEqual([call.id]);
+    const before = await inject('GET', `/api/call-history?q=quokkafresh&agentId=${agentId}`);
+    expect(before.json().data).toEqual([]);
+  });
+
+  it.runIf(dialect === 'sqlite')(
+    'an erased call still waiting for the index never reaches it',
+    async () => {
+      const callerNumber = '+15550100777';
+      const created = await inject('POST', '/api/call-history', {
+        agentId: 'agent_erase',
+        callSid: newCallSid(),
+        callerNumber,
+        callerName: 'Zebedeeerase',
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      expect(pendingOf(t.database.description).length).toBeGreaterThan(0);
+      const erased = await inject('POST', '/api/call-history/erase', { callerNumber });
+      expect(erased.json()).toEqual({ deleted: 1 });
+      expect(pendingOf(t.database.description)).toEqual([]);
+      const found = await inject('GET', '/api/call-history?q=zebedeeerase');
+      expect(found.json().data).toEqual([]);
+      expect(indexedRowidsOf(t.database.description, 'zebedeeerase')).toEqual([]);
+    },
+  );
+
+  it.runIf(dialect === 'sqlite')(
+    'more calls than one batch are all indexed, each exactly once',
+    async () => {
+      const tenant = uniqueId('tenant_bulk_');
+      const calls = createCallRepository(t.database.db, dialect);
+      for (let i = 0; i < 1_234; i++) {
+        await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'Agent: bulkword' }));
+      }
+      expect(await t.services.calls.indexPendingSearch()).toBe(1_234);
+      expect(await t.services.calls.indexPendingSearch()).toBe(0);
+      expect(indexedRowidsOf(t.database.description, 'bulkword')).toHaveLength(1_234);
+      expect(await calls.count(tenant, { search: [{ words: ['bulkword'], prefix: false }] })).toBe(
+        1_234,
+      );
+    },
+  );
+});
+
+describe('the SQLite search index across restarts and on its own', () => {
+  const dir = makeTempDir();
+  const file = path.join(dir, 'restart.db');
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('a call still waiting at a stop is found after the next start', async () => {
+    const first = await createTestApp('sqlite', { env: { DATABASE_URL: `sqlite:${file}` } });
+    const created = await first.app.inject({
+      method: 'POST',
+      url: '/api/call-history',
+      payload: { agentId: 'agent_restart', callSid: newCallSid(), callerName: 'Ottorestart' },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    await first.close();
+    expect(pendingOf(file)).toHaveLength(1);
+
+    const second = await createTestApp('sqlite', { env: { DATABASE_URL: `sqlite:${file}` } });
+    try {
+      const found = await second.app.inject({
+        method: 'GET',
+        url: '/api/call-history?q=ottorestart',
+      });
+      expect(found.json().data.map((call: Call) => call.id)).toEqual([created.json<Call>().id]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('the server indexes written calls every SEARCH_INDEX_INTERVAL_MS with no search asking', async () => {
+    const server = await startServer(
+      loadConfig({
+        DATABASE_URL: `sqlite:${path.join(dir, 'server.db')}`,
+        LOG_LEVEL: 'silent',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        SEARCH_INDEX_INTERVAL_MS: '50',
+      }),
+    );
+    try {
+      const created = await fetch(`${server.address}/api/call-history`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          agentId: 'agent_timer',
+          callSid: newCallSid(),
+          callerName: 'Tilly Timerword',
+        }),
+      });
+      expect(created.status).toBe(201);
+      const deadline = Date.now() + 10_000;
+      while (indexedRowidsOf(path.join(dir, 'server.db'), 'timerword').length === 0) {
+        if (Date.now() > deadline) throw new Error('the call was never indexed');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      expect(pendingOf(path.join(dir, 'server.db'))).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+});
