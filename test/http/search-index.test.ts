@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import type { GroupCommitTransactor } from '../../src/db/transactor.js';
 import { startServer } from '../../src/main.js';
 import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
 import type { Call } from '../../src/modules/calls/calls.schemas.js';
@@ -78,7 +79,14 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
         .split('\n')
         .map((line) => JSON.parse(line).id),
     ).toEqual([call.id]);
-    if (dialect === 'sqlite') expect(pendingOf(t.database.description)).toEqual([]);
+    if (dialect === 'sqlite') {
+      expect(pendingOf(t.database.description)).toEqual([]);
+      // With nothing waiting, a search opens no write transaction (none queues behind writes).
+      const transactor = t.services.transactor as GroupCommitTransactor;
+      const batches = transactor.stats.batches;
+      await inject('GET', `/api/call-history?q=quokkafresh&agentId=${agentId}`);
+      expect(transactor.stats.batches).toBe(batches);
+    }
 
     // Its words change: the old ones leave the index, the new ones are found.
     const edited = await inject('PATCH', `/api/call-history/${call.id}/status`, {

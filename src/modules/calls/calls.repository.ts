@@ -228,6 +228,17 @@ export function createCallRepository(
      * this is the index's upkeep, not a read or write on anyone's behalf. PostgreSQL's trigger
      * indexes every write as it happens, so nothing is ever pending there.
      */
+    /**
+     * SQLite: whether any call waits for the search index (T1600). Read on `reads`: a read that
+     * begins after a write was acknowledged sees that write's note.
+     */
+    async hasPendingSearch(): Promise<boolean> {
+      if (dialect !== 'sqlite') return false;
+      const { rows } = await sql<{ waiting: number }>`
+        SELECT EXISTS (SELECT 1 FROM calls_search_pending) AS waiting`.execute(reads);
+      return Number(rows[0]?.waiting ?? 0) === 1;
+    },
+
     async indexPendingSearch(limit: number): Promise<number> {
       if (dialect !== 'sqlite') return 0;
       const batch = await sql<{ calls: number; last: number | null }>`

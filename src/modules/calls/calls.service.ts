@@ -104,7 +104,9 @@ export function createCallService({
 }: CallServiceDeps) {
   /** Indexes every call still waiting for the search index; returns how many. */
   async function indexPendingSearch(): Promise<number> {
-    if (!calls.defersSearchIndex) return 0;
+    // Checked on a reader first, so a search (or an idle server's round) with nothing waiting
+    // neither opens a write transaction nor queues behind the writes in flight.
+    if (!calls.defersSearchIndex || !(await calls.hasPendingSearch())) return 0;
     let indexed = 0;
     for (;;) {
       const done = await transactor.write((trx) =>
