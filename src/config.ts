@@ -62,8 +62,8 @@ export interface Config {
      */
     readonly rollupCompactIntervalMs: number;
     /**
-     * SQLite: how often calls written since the last round are added to the search index, in one
-     * batch (FTS5 costs far less per call in large commits). Searches never wait for it: each
+     * SQLite: how often calls written since the last round are added to the search index, in
+     * batches (FTS5 costs far less per call in large commits). Searches never wait for it: each
      * indexes whatever is still pending before it reads.
      */
     readonly searchIndexIntervalMs: number;

@@ -146,7 +146,11 @@ export async function importData(config: Config, file: string): Promise<ImportCo
         if (text.trim() !== '') yield { line: parseExportLine(text, number), number };
       }
     }
-    return services.transfer.importLines(lines());
+    const counts = await services.transfer.importLines(lines());
+    // SQLite indexes calls for search in batches after their writes (T1600): index the import
+    // here, so the first search after it does not pay for all of it.
+    await services.calls.indexPendingSearch();
+    return counts;
   });
 }
 

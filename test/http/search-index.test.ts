@@ -24,6 +24,28 @@ function pendingOf(file: string): number[] {
   }
 }
 
+/**
+ * How many documents FTS5 has had inserted: the first varint of its averages record (row 1 of
+ * the data table). Every insert raises it; in a contentless-delete index, deletes leave it.
+ */
+function documentsIndexed(file: string): number {
+  const db = new BetterSqlite3(file, { readonly: true });
+  try {
+    const record = db.prepare('SELECT block FROM calls_search_data WHERE id = 1').pluck().get() as
+      Buffer | undefined;
+    if (record === undefined) return 0;
+    // SQLite's varint: big-endian groups of 7 bits, the high bit set on every byte but the last.
+    let value = 0;
+    for (const byte of record.subarray(0, 8)) {
+      value = value * 128 + (byte & 0x7f);
+      if ((byte & 0x80) === 0) break;
+    }
+    return value;
+  } finally {
+    db.close();
+  }
+}
+
 function indexedRowidsOf(file: string, word: string): number[] {
   const db = new BetterSqlite3(file, { readonly: true });
   try {
@@ -46,8 +68,8 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
   const inject = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
     t.app.inject({ method, url, ...(payload === undefined ? {} : { payload }) });
 
-  it('a call completed a moment ago is in the search list, stats and export', async () => {
-    const agentId = uniqueId('agent_fresh_');
+  /** A call completed just now with `word` in its transcript; on SQLite not yet indexed. */
+  const completedWith = async (agentId: string, word: string): Promise<Call> => {
     const created = await inject('POST', '/api/call-history', {
       agentId,
       callSid: newCallSid(),
@@ -57,28 +79,50 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
     const call = created.json<Call>();
     const patched = await inject('PATCH', `/api/call-history/${call.id}/status`, {
       status: 'completed',
-      transcript: 'Agent: Hello!\nCaller: my quokkafresh order never came',
+      transcript: `Agent: Hello!\nCaller: my ${word} order never came`,
     });
     expect(patched.statusCode, patched.body).toBe(200);
-    if (dialect === 'sqlite') {
-      // Not indexed by its own write: noted for the next batch.
-      expect(pendingOf(t.database.description).length).toBeGreaterThan(0);
-    }
+    // Not indexed by its own write: noted for the next batch.
+    if (dialect === 'sqlite') expect(pendingOf(t.database.description).length).toBeGreaterThan(0);
+    return call;
+  };
+  const idsOf = (page: { data: Call[] }) => page.data.map((found) => found.id);
 
-    const list = await inject('GET', `/api/call-history?q=quokkafresh&agentId=${agentId}`);
-    expect(list.json().data.map((found: Call) => found.id)).toEqual([call.id]);
-    const stats = await inject('GET', `/api/call-history/stats?q=quokkafresh&agentId=${agentId}`);
-    expect(stats.json().total).toBe(1);
-    const exported = await inject(
+  it('a call completed a moment ago is found by every read that searches', async () => {
+    const agentId = uniqueId('agent_fresh_');
+    // Each read faces a call of its own, still waiting for the index.
+    const newest = await completedWith(agentId, 'quokkanewest');
+    expect(idsOf((await inject('GET', `/api/call-history?q=quokkanewest`)).json())).toEqual([
+      newest.id,
+    ]);
+    const ranked = await completedWith(agentId, 'quokkaranked');
+    const byRelevance = await inject('GET', '/api/call-history?q=quokkaranked&sort=relevance');
+    expect(idsOf(byRelevance.json())).toEqual([ranked.id]);
+    const counted = await completedWith(agentId, 'quokkacounted');
+    const withTotal = await inject(
       'GET',
-      `/api/call-history/export?format=ndjson&q=quokkafresh&agentId=${agentId}`,
+      `/api/call-history?q=quokkacounted&includeTotal=true&limit=1&agentId=${agentId}`,
     );
+    expect(withTotal.json()).toMatchObject({ total: 1, data: [{ id: counted.id }] });
+    await completedWith(agentId, 'quokkastats');
+    const stats = await inject('GET', `/api/call-history/stats?q=quokkastats`);
+    expect(stats.json().total).toBe(1);
+    const exported = await completedWith(agentId, 'quokkaexport');
+    const file = await inject('GET', `/api/call-history/export?format=ndjson&q=quokkaexport`);
     expect(
-      exported.body
+      file.body
         .trim()
         .split('\n')
         .map((line) => JSON.parse(line).id),
-    ).toEqual([call.id]);
+    ).toEqual([exported.id]);
+  });
+
+  it('an edited call is found by its new words only', async () => {
+    const agentId = uniqueId('agent_edited_');
+    const call = await completedWith(agentId, 'quokkafresh');
+    expect(idsOf((await inject('GET', `/api/call-history?q=quokkafresh`)).json())).toEqual([
+      call.id,
+    ]);
     if (dialect === 'sqlite') {
       expect(pendingOf(t.database.description)).toEqual([]);
       // With nothing waiting, a search opens no write transaction (none queues behind writes).
@@ -122,19 +166,62 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
   );
 
   it.runIf(dialect === 'sqlite')(
-    'more calls than one batch are all indexed, each exactly once',
+    'more calls than one batch are all indexed, each exactly once, and again once when edited',
     async () => {
       const tenant = uniqueId('tenant_bulk_');
       const calls = createCallRepository(t.database.db, dialect);
-      for (let i = 0; i < 1_234; i++) {
-        await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'Agent: bulkword' }));
-      }
+      await t.services.calls.indexPendingSearch();
+      const before = documentsIndexed(t.database.description);
+      const rows = Array.from({ length: 1_234 }, () =>
+        newCallRow(tenant, { transcript: 'Agent: bulkword' }),
+      );
+      for (const row of rows) await calls.insertIfAbsent(row);
       expect(await t.services.calls.indexPendingSearch()).toBe(1_234);
       expect(await t.services.calls.indexPendingSearch()).toBe(0);
-      expect(indexedRowidsOf(t.database.description, 'bulkword')).toHaveLength(1_234);
-      expect(await calls.count(tenant, { search: [{ words: ['bulkword'], prefix: false }] })).toBe(
-        1_234,
-      );
+      // A call indexed twice would still match once; the index's own document count tells.
+      expect(documentsIndexed(t.database.description) - before).toBe(1_234);
+      for (const row of rows) await calls.update(tenant, row.id, { transcript: 'Agent: redone' });
+      expect(await t.services.calls.indexPendingSearch()).toBe(1_234);
+      // Each edited call inserted once more; a contentless-delete index does not count deletes.
+      expect(documentsIndexed(t.database.description) - before).toBe(2 * 1_234);
+      const search = (word: string) =>
+        calls.count(tenant, { search: [{ words: [word], prefix: false }] });
+      expect(await search('redone')).toBe(1_234);
+      expect(await search('bulkword')).toBe(0);
+    },
+  );
+
+  it.runIf(dialect === 'sqlite')(
+    'a search indexes what waited when it began, not every call noted since',
+    async () => {
+      const tenant = uniqueId('tenant_steady_');
+      const calls = createCallRepository(t.database.db, dialect);
+      await t.services.calls.indexPendingSearch();
+      for (let i = 0; i < 300; i++) {
+        await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'Agent: steadyword' }));
+      }
+      // Writes keep coming while the catch-up runs, more per commit than it indexes per batch,
+      // so it would never end if it chased every new note; it still ends.
+      let writing = true;
+      const writer = (async () => {
+        while (writing) {
+          await t.services.transactor.write(async (trx) => {
+            for (let i = 0; i < 300; i++) {
+              await calls
+                .inTransaction(trx)
+                .insertIfAbsent(newCallRow(tenant, { transcript: 'Agent: steadyword' }));
+            }
+          });
+        }
+      })();
+      try {
+        const indexed = await t.services.calls.indexPendingSearch();
+        expect(indexed).toBeGreaterThanOrEqual(300);
+        expect(indexed).toBeLessThanOrEqual(300 + 300);
+      } finally {
+        writing = false;
+        await writer;
+      }
     },
   );
 });

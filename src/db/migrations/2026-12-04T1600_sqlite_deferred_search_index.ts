@@ -4,14 +4,14 @@
 // Why: FTS5 writes a transaction's new terms out as a new segment when it commits, so a
 // document costs several times more to index in a commit of its own (or of a group commit's
 // handful) than in a commit of a hundred: about 450 µs per 3,000-character transcript in
-// commits of 10, under 200 µs in commits of 100 or more (bench/fts-batches.ts). Completions
-// with the index on ran at 45 % of the rate without it.
+// commits of 10, about 200 µs in commits of 200 (bench/fts-batches.ts). Completions with the
+// index on ran at 45 % of the rate without it.
 //
 // Now a write only notes its call in `calls_search_pending` (in the same transaction, so a crash
-// loses nothing), and the server indexes pending calls in batches (SearchIndexer): every
-// SEARCH_INDEX_INTERVAL_MS, and before every read that searches, so a search still sees every
-// write acknowledged before it began. A deletion still leaves the index at once (erasure).
-// PostgreSQL's index (T1500) is untouched.
+// loses nothing; `seq` keeps the notes in the order they came), and the server indexes waiting
+// calls in batches (CallService.indexPendingSearch): every SEARCH_INDEX_INTERVAL_MS, and before
+// every read that searches, so a search still sees every write acknowledged before it began. A
+// deletion still leaves the index at once (erasure). PostgreSQL's index (T1500) is untouched.
 import { sql, type Kysely } from 'kysely';
 import type { MigrationDialect } from '../migrator.js';
 
@@ -20,7 +20,11 @@ const SEARCH_COLUMNS = 'rowid, tenant, caller_name, topics, summary, collected, 
 
 export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<void> {
   if (dialect !== 'sqlite') return;
-  await sql`CREATE TABLE calls_search_pending (call_rowid INTEGER PRIMARY KEY)`.execute(db);
+  await sql`
+    CREATE TABLE calls_search_pending (
+      seq INTEGER PRIMARY KEY,
+      call_rowid INTEGER NOT NULL UNIQUE
+    )`.execute(db);
   // What the index holds for a call, as T1000's triggers computed it: the indexer reads it here.
   await sql`
     CREATE VIEW calls_search_documents AS SELECT
@@ -53,11 +57,12 @@ export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<vo
       DELETE FROM calls_search WHERE rowid = old.rowid;
       DELETE FROM calls_search_pending WHERE call_rowid = old.rowid;
     END`.execute(db);
-  // Every call is indexed at least twice (its start, then its end), so most of a segment's
+  // Every call is indexed at least twice (its start, then its end), so many of a segment's
   // documents are later deleted. By default FTS5 rewrites a segment as soon as a tenth of it is
-  // deleted ('deletemerge'): re-indexing 200 calls cost 700 µs each, against 180 µs with that off.
-  // Deleted entries are still dropped whenever segments merge as they fill.
-  await sql`INSERT INTO calls_search (calls_search, rank) VALUES ('deletemerge', 0)`.execute(db);
+  // deleted ('deletemerge' 10): re-indexing 200 calls cost 700 µs each. At 50 it cost 180 µs,
+  // as with the rewrites off, and a segment is still rewritten once it is mostly dead entries,
+  // so deleted calls (retention, erasure) do not pile up in segments that seldom merge.
+  await sql`INSERT INTO calls_search (calls_search, rank) VALUES ('deletemerge', 50)`.execute(db);
   // FTS5 merges a level's segments once it holds `automerge` of them (default 4). With 8, each
   // term is rewritten less often; a search probes a few more segments, which at 60k documents in
   // commits of 100 did not change its time measurably (0.05 ms either way).
@@ -74,9 +79,8 @@ export async function down(db: Kysely<any>, dialect: MigrationDialect): Promise<
   await sql`
     INSERT INTO calls_search (${sql.raw(SEARCH_COLUMNS)})
     SELECT d.call_rowid, d.tenant, d.caller_name, d.topics, d.summary, d.collected, d.transcript
-    FROM calls_search_pending p JOIN calls_search_documents d ON d.call_rowid = p.call_rowid`.execute(
-    db,
-  );
+    FROM calls_search_pending p JOIN calls_search_documents d ON d.call_rowid = p.call_rowid
+    ORDER BY p.call_rowid`.execute(db);
   await sql`DROP TRIGGER calls_search_insert`.execute(db);
   await sql`DROP TRIGGER calls_search_update`.execute(db);
   await sql`DROP TRIGGER calls_search_delete`.execute(db);

@@ -220,46 +220,47 @@ export function createCallRepository(
       return result.numDeletedRows > 0n;
     },
 
-    /** Deletes every call of one caller (events cascade, the search index follows). */
     /**
-     * SQLite: adds up to `limit` of the calls written since they were last indexed (the oldest
-     * first) to the search index, in this transaction, and returns how many (migration T1600).
-     * Each call's old words go first, so an edited call is never indexed twice. Across tenants:
-     * this is the index's upkeep, not a read or write on anyone's behalf. PostgreSQL's trigger
-     * indexes every write as it happens, so nothing is ever pending there.
+     * SQLite: the newest note of a call waiting for the search index (T1600), or undefined when
+     * none waits. Read on `reads`: a read that begins after a write was acknowledged sees its note.
      */
-    /**
-     * SQLite: whether any call waits for the search index (T1600). Read on `reads`: a read that
-     * begins after a write was acknowledged sees that write's note.
-     */
-    async hasPendingSearch(): Promise<boolean> {
-      if (dialect !== 'sqlite') return false;
-      const { rows } = await sql<{ waiting: number }>`
-        SELECT EXISTS (SELECT 1 FROM calls_search_pending) AS waiting`.execute(reads);
-      return Number(rows[0]?.waiting ?? 0) === 1;
+    async lastPendingSearch(): Promise<number | undefined> {
+      if (dialect !== 'sqlite') return undefined;
+      const { rows } = await sql<{ last: number | null }>`
+        SELECT max(seq) AS last FROM calls_search_pending`.execute(reads);
+      return rows[0]?.last ?? undefined;
     },
 
-    async indexPendingSearch(limit: number): Promise<number> {
+    /**
+     * SQLite: adds up to `limit` of the calls noted for the search index (up to note `upTo`, the
+     * oldest notes first) to the index, in this transaction, and returns how many (T1600). Each
+     * call's old words go first, so an edited call is never indexed twice; calls go in in rowid
+     * order, since FTS5 starts a new segment whenever a rowid comes before the last one written.
+     * Across tenants: this is the index's upkeep, not a read or write on anyone's behalf.
+     * PostgreSQL's trigger indexes every write as it happens, so nothing ever waits there.
+     */
+    async indexPendingSearch(limit: number, upTo = Number.MAX_SAFE_INTEGER): Promise<number> {
       if (dialect !== 'sqlite') return 0;
       const batch = await sql<{ calls: number; last: number | null }>`
-        SELECT count(*) AS calls, max(call_rowid) AS last FROM (
-          SELECT call_rowid FROM calls_search_pending ORDER BY call_rowid LIMIT ${limit})`.execute(
-        db,
-      );
+        SELECT count(*) AS calls, max(seq) AS last FROM (
+          SELECT seq FROM calls_search_pending WHERE seq <= ${upTo}
+          ORDER BY seq LIMIT ${limit})`.execute(db);
       const { calls, last } = batch.rows[0] ?? { calls: 0, last: null };
       if (calls === 0 || last === null) return 0;
       await sql`
         DELETE FROM calls_search WHERE rowid IN (
-          SELECT call_rowid FROM calls_search_pending WHERE call_rowid <= ${last})`.execute(db);
+          SELECT call_rowid FROM calls_search_pending WHERE seq <= ${last})`.execute(db);
       await sql`
         INSERT INTO calls_search (rowid, tenant, caller_name, topics, summary, collected, transcript)
         SELECT d.call_rowid, d.tenant, d.caller_name, d.topics, d.summary, d.collected, d.transcript
         FROM calls_search_pending p JOIN calls_search_documents d ON d.call_rowid = p.call_rowid
-        WHERE p.call_rowid <= ${last}`.execute(db);
-      await sql`DELETE FROM calls_search_pending WHERE call_rowid <= ${last}`.execute(db);
+        WHERE p.seq <= ${last}
+        ORDER BY p.call_rowid`.execute(db);
+      await sql`DELETE FROM calls_search_pending WHERE seq <= ${last}`.execute(db);
       return calls;
     },
 
+    /** Deletes every call of one caller (events cascade, the search index follows). */
     async deleteByCaller(tenantId: string, callerNumber: string): Promise<number> {
       const result = await db
         .deleteFrom('calls')

@@ -24,7 +24,7 @@ import {
 } from './call-merge.js';
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
 import type { CallRepository, ListedCallRow, PagePosition } from './calls.repository.js';
-import { parseCallFilter, searchMatches } from './call-query.js';
+import { parseCallFilter, searchMatches, type CallFilter } from './call-query.js';
 import { buildStats } from './call-stats.js';
 import { isTimeZone, ZoneOffsets } from '../../lib/time-zones.js';
 import {
@@ -102,36 +102,43 @@ export function createCallService({
   transactor,
   clock,
 }: CallServiceDeps) {
-  /** Indexes every call still waiting for the search index; returns how many. */
-  async function indexPendingSearch(): Promise<number> {
-    // Checked on a reader first, so a search (or an idle server's round) with nothing waiting
+  /**
+   * Indexes the calls waiting for the search index when it was called (not those noted since,
+   * so a search under steady writes still ends), in batches of SEARCH_INDEX_BATCH, at most
+   * `maxBatches` of them; returns how many.
+   */
+  async function indexPendingSearch({
+    maxBatches = Number.POSITIVE_INFINITY,
+  } = {}): Promise<number> {
+    if (!calls.defersSearchIndex) return 0;
+    // Read on a reader first, so a search (or an idle server's round) with nothing waiting
     // neither opens a write transaction nor queues behind the writes in flight.
-    if (!calls.defersSearchIndex || !(await calls.hasPendingSearch())) return 0;
+    const upTo = await calls.lastPendingSearch();
+    if (upTo === undefined) return 0;
     let indexed = 0;
-    for (;;) {
+    for (let batch = 0; batch < maxBatches; batch++) {
       const done = await transactor.write((trx) =>
-        calls.inTransaction(trx).indexPendingSearch(SEARCH_INDEX_BATCH),
+        calls.inTransaction(trx).indexPendingSearch(SEARCH_INDEX_BATCH, upTo),
       );
       indexed += done;
-      if (done < SEARCH_INDEX_BATCH) return indexed;
+      if (done < SEARCH_INDEX_BATCH) break;
     }
+    return indexed;
   }
 
   /**
-   * The filter of a read, once a search can trust the index: on SQLite, calls are indexed in
-   * batches after their write commits (T1600), so a read that searches first indexes what is
-   * still pending. It then sees every write acknowledged before it began.
+   * Before a read that searches: on SQLite, calls are indexed in batches after their writes
+   * commit (T1600), so what still waits is indexed first. The read then sees every write
+   * acknowledged before it began. Called once the request is known to be valid.
    */
-  async function readFilter(query: ListCallsQuery | CallStatsQuery | CallExportQuery) {
-    const filter = parseCallFilter(query);
+  async function searchable(filter: CallFilter): Promise<void> {
     if (filter.search !== undefined) await indexPendingSearch();
-    return filter;
   }
 
   return {
     /**
-     * The search index's upkeep on SQLite (every SEARCH_INDEX_INTERVAL_MS in the server): adds
-     * the calls written since the last round, in batches. Returns how many.
+     * The search index's upkeep on SQLite (every SEARCH_INDEX_INTERVAL_MS in the server, after
+     * an import): adds the calls waiting for it, in batches. Returns how many.
      */
     indexPendingSearch,
 
@@ -306,13 +313,14 @@ export function createCallService({
 
     /** GET /api/call-history: filters, search, four sorts, keyset pages, an optional total. */
     async list(auth: AuthContext, query: ListCallsQuery): Promise<CallPage> {
-      const filter = await readFilter(query);
+      const filter = parseCallFilter(query);
       const sort = query.sort ?? 'newest';
       if (sort === 'relevance' && filter.search === undefined) {
         throw new ValidationError([{ field: 'sort', message: 'relevance needs a search (q)' }]);
       }
       const limit = query.limit ?? 50;
       const after = query.cursor === undefined ? undefined : decodeCallCursor(query.cursor, sort);
+      await searchable(filter);
       const search = filter.search;
       const withTranscript = query.include === 'transcript';
       // One row more than asked tells whether another page exists. A search reads the
@@ -385,13 +393,14 @@ export function createCallService({
 
     /** GET /api/call-history/stats: the same filters as the list, summed. */
     async stats(auth: AuthContext, query: CallStatsQuery): Promise<CallStats> {
-      const filter = await readFilter(query);
+      const filter = parseCallFilter(query);
       const tz = query.tz ?? 'UTC';
       if (!isTimeZone(tz)) {
         throw new ValidationError([
           { field: 'tz', message: 'must be an IANA time zone such as Europe/Lisbon or UTC' },
         ]);
       }
+      await searchable(filter);
       const zone = new ZoneOffsets(tz);
       const bucket = query.bucket ?? 'day';
       const [slots, agentsSeen, [p50, p90]] = await Promise.all([
@@ -416,7 +425,8 @@ export function createCallService({
      * query is a 400 and an unreachable database a 503, not a truncated file.
      */
     async exportPages(auth: AuthContext, query: CallExportQuery): Promise<AsyncIterable<Call[]>> {
-      const filter = await readFilter(query);
+      const filter = parseCallFilter(query);
+      await searchable(filter);
       const page = (after: PagePosition | undefined) =>
         calls.list(auth.tenantId, filter, {
           sort: 'newest',
