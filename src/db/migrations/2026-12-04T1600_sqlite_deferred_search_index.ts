@@ -18,6 +18,43 @@ import type { MigrationDialect } from '../migrator.js';
 const INDEXED_COLUMNS = 'caller_name, topics, summary, collected_data, transcript';
 const SEARCH_COLUMNS = 'rowid, tenant, caller_name, topics, summary, collected, transcript';
 
+/** The columns of calls_search_documents, one per column of documentOf. */
+const VIEW_COLUMNS = [
+  'call_rowid',
+  'tenant',
+  'caller_name',
+  'topics',
+  'summary',
+  'collected',
+  'transcript',
+] as const;
+
+/** What the index holds for the call in `row`, as T1000's triggers computed it, column by column. */
+function documentOf(row: 'calls' | 'new'): string[] {
+  return [
+    `${row}.rowid`,
+    `hex(${row}.tenant_id)`,
+    `${row}.caller_name`,
+    `(SELECT group_concat(value, ' ') FROM json_each(${row}.topics))`,
+    `${row}.summary`,
+    `(SELECT group_concat(value, ' ') FROM json_tree(${row}.collected_data)
+        WHERE type IN ('text', 'integer', 'real'))`,
+    `substr(${row}.transcript, 1, 100000)`,
+  ];
+}
+
+/** An update trigger of `calls` that runs `body` when an indexed column's value changed. */
+function onIndexedTextUpdate(body: string) {
+  return sql`
+    CREATE TRIGGER calls_search_update AFTER UPDATE OF ${sql.raw(INDEXED_COLUMNS)} ON calls
+    WHEN old.caller_name IS NOT new.caller_name OR old.topics IS NOT new.topics
+      OR old.summary IS NOT new.summary OR old.collected_data IS NOT new.collected_data
+      OR old.transcript IS NOT new.transcript
+    BEGIN
+      ${sql.raw(body)}
+    END`;
+}
+
 export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<void> {
   if (dialect !== 'sqlite') return;
   await sql`
@@ -26,16 +63,10 @@ export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<vo
       call_rowid INTEGER NOT NULL UNIQUE
     )`.execute(db);
   // What the index holds for a call, as T1000's triggers computed it: the indexer reads it here.
-  await sql`
-    CREATE VIEW calls_search_documents AS SELECT
-      calls.rowid AS call_rowid,
-      hex(calls.tenant_id) AS tenant,
-      calls.caller_name AS caller_name,
-      (SELECT group_concat(value, ' ') FROM json_each(calls.topics)) AS topics,
-      calls.summary AS summary,
-      (SELECT group_concat(value, ' ') FROM json_tree(calls.collected_data)
-        WHERE type IN ('text', 'integer', 'real')) AS collected,
-      substr(calls.transcript, 1, 100000) AS transcript
+  const viewColumns = documentOf('calls').map(
+    (expression, i) => `${expression} AS ${VIEW_COLUMNS[i]}`,
+  );
+  await sql`CREATE VIEW calls_search_documents AS SELECT ${sql.raw(viewColumns.join(', '))}
     FROM calls`.execute(db);
   await sql`DROP TRIGGER calls_search_insert`.execute(db);
   await sql`DROP TRIGGER calls_search_update`.execute(db);
@@ -44,14 +75,9 @@ export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<vo
     CREATE TRIGGER calls_search_insert AFTER INSERT ON calls BEGIN
       INSERT OR IGNORE INTO calls_search_pending (call_rowid) VALUES (new.rowid);
     END`.execute(db);
-  await sql`
-    CREATE TRIGGER calls_search_update AFTER UPDATE OF ${sql.raw(INDEXED_COLUMNS)} ON calls
-    WHEN old.caller_name IS NOT new.caller_name OR old.topics IS NOT new.topics
-      OR old.summary IS NOT new.summary OR old.collected_data IS NOT new.collected_data
-      OR old.transcript IS NOT new.transcript
-    BEGIN
-      INSERT OR IGNORE INTO calls_search_pending (call_rowid) VALUES (new.rowid);
-    END`.execute(db);
+  await onIndexedTextUpdate(
+    'INSERT OR IGNORE INTO calls_search_pending (call_rowid) VALUES (new.rowid);',
+  ).execute(db);
   await sql`
     CREATE TRIGGER calls_search_delete AFTER DELETE ON calls BEGIN
       DELETE FROM calls_search WHERE rowid = old.rowid;
@@ -78,7 +104,7 @@ export async function down(db: Kysely<any>, dialect: MigrationDialect): Promise<
   );
   await sql`
     INSERT INTO calls_search (${sql.raw(SEARCH_COLUMNS)})
-    SELECT d.call_rowid, d.tenant, d.caller_name, d.topics, d.summary, d.collected, d.transcript
+    SELECT ${sql.raw(VIEW_COLUMNS.map((column) => `d.${column}`).join(', '))}
     FROM calls_search_pending p JOIN calls_search_documents d ON d.call_rowid = p.call_rowid
     ORDER BY p.call_rowid`.execute(db);
   await sql`DROP TRIGGER calls_search_insert`.execute(db);
@@ -88,30 +114,14 @@ export async function down(db: Kysely<any>, dialect: MigrationDialect): Promise<
   await sql`DROP TABLE calls_search_pending`.execute(db);
   await sql`INSERT INTO calls_search (calls_search, rank) VALUES ('automerge', 4)`.execute(db);
   await sql`INSERT INTO calls_search (calls_search, rank) VALUES ('deletemerge', 10)`.execute(db);
-  const document = (row: 'new') =>
-    sql.raw(`
-      ${row}.rowid,
-      hex(${row}.tenant_id),
-      ${row}.caller_name,
-      (SELECT group_concat(value, ' ') FROM json_each(${row}.topics)),
-      ${row}.summary,
-      (SELECT group_concat(value, ' ') FROM json_tree(${row}.collected_data)
-        WHERE type IN ('text', 'integer', 'real')),
-      substr(${row}.transcript, 1, 100000)`);
-  const columns = sql.raw(SEARCH_COLUMNS);
+  const indexNew = `INSERT INTO calls_search (${SEARCH_COLUMNS})
+      VALUES (${documentOf('new').join(', ')});`;
   await sql`
     CREATE TRIGGER calls_search_insert AFTER INSERT ON calls BEGIN
-      INSERT INTO calls_search (${columns}) VALUES (${document('new')});
+      ${sql.raw(indexNew)}
     END`.execute(db);
-  await sql`
-    CREATE TRIGGER calls_search_update AFTER UPDATE OF ${sql.raw(INDEXED_COLUMNS)} ON calls
-    WHEN old.caller_name IS NOT new.caller_name OR old.topics IS NOT new.topics
-      OR old.summary IS NOT new.summary OR old.collected_data IS NOT new.collected_data
-      OR old.transcript IS NOT new.transcript
-    BEGIN
-      DELETE FROM calls_search WHERE rowid = old.rowid;
-      INSERT INTO calls_search (${columns}) VALUES (${document('new')});
-    END`.execute(db);
+  await onIndexedTextUpdate(`DELETE FROM calls_search WHERE rowid = old.rowid;
+      ${indexNew}`).execute(db);
   await sql`
     CREATE TRIGGER calls_search_delete AFTER DELETE ON calls BEGIN
       DELETE FROM calls_search WHERE rowid = old.rowid;
