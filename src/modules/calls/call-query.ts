@@ -244,7 +244,30 @@ export interface SearchMatch {
 const SNIPPET_BEFORE = 60;
 const SNIPPET_LENGTH = 200;
 /** The index covers this much of a transcript (see the search migration); so do snippets. */
-const INDEXED_TRANSCRIPT_CHARS = 100_000;
+export const INDEXED_TRANSCRIPT_CHARS = 100_000;
+/**
+ * A TranscriptPassage starts this many characters before the first match and is this long:
+ * a snippet's room with some to spare, so that it comes out as from the whole transcript.
+ */
+export const PASSAGE_BEFORE = SNIPPET_BEFORE + 40;
+export const PASSAGE_LENGTH = PASSAGE_BEFORE + SNIPPET_LENGTH + 100;
+
+/**
+ * A PostgreSQL regular expression (used with the 'i' flag) for the first of the searched words
+ * in a text, whole words split as the index splits them (runs of [:alnum:], see
+ * callmind_words); a prefix term's last word may run on. Words hold only letters and digits
+ * (WORD), so none needs escaping.
+ */
+export function firstWordPattern(terms: readonly SearchTerm[]): string {
+  const alternatives = new Set(
+    terms.flatMap((term) =>
+      term.words.map((word, index) =>
+        term.prefix && index === term.words.length - 1 ? word : `${word}(?![[:alnum:]])`,
+      ),
+    ),
+  );
+  return `(?<![[:alnum:]])(?:${[...alternatives].join('|')})`;
+}
 
 function scalarValues(value: unknown, out: string[]): void {
   if (typeof value === 'string') out.push(value);
@@ -254,8 +277,28 @@ function scalarValues(value: unknown, out: string[]): void {
   }
 }
 
-/** The passages of a call that matched: one per field that holds a searched word. */
-export function searchMatches(call: Call, terms: readonly SearchTerm[]): SearchMatch[] {
+/**
+ * Part of a transcript that holds its first searched word, read instead of the whole transcript
+ * (see ListCallsOptions.passageOf), with whether it is cut short at either end. `text` null: no
+ * searched word in the transcript.
+ */
+export interface TranscriptPassage {
+  readonly text: string | null;
+  readonly cutAtStart: boolean;
+  readonly cutAtEnd: boolean;
+}
+
+/**
+ * The passages of a call that matched: one per field that holds a searched word. The transcript
+ * is `call.transcript`, or `passage` when only the part around the first match was read; the
+ * snippet is the same either way as long as the passage holds SNIPPET_BEFORE characters before
+ * the first match and SNIPPET_LENGTH from there.
+ */
+export function searchMatches(
+  call: Call,
+  terms: readonly SearchTerm[],
+  passage?: TranscriptPassage,
+): SearchMatch[] {
   const wanted = terms.flatMap((term) =>
     term.words.map((word, index) => ({
       word,
@@ -266,15 +309,20 @@ export function searchMatches(call: Call, terms: readonly SearchTerm[]): SearchM
     wanted.some(({ word, prefix }) => (prefix ? token.startsWith(word) : token === word));
   const collected: string[] = [];
   scalarValues(call.collectedData, collected);
-  const fields: Array<[SearchMatch['field'], string | null]> = [
-    ['callerName', call.callerName],
-    ['topics', call.topics.join(', ')],
-    ['summary', call.summary],
-    ['collectedData', collected.join(', ')],
-    ['transcript', call.transcript?.slice(0, INDEXED_TRANSCRIPT_CHARS) ?? null],
+  const whole = (text: string | null): TranscriptPassage => ({
+    text,
+    cutAtStart: false,
+    cutAtEnd: false,
+  });
+  const fields: Array<[SearchMatch['field'], TranscriptPassage]> = [
+    ['callerName', whole(call.callerName)],
+    ['topics', whole(call.topics.join(', '))],
+    ['summary', whole(call.summary)],
+    ['collectedData', whole(collected.join(', '))],
+    ['transcript', passage ?? whole(call.transcript?.slice(0, INDEXED_TRANSCRIPT_CHARS) ?? null)],
   ];
   const matches: SearchMatch[] = [];
-  for (const [field, text] of fields) {
+  for (const [field, { text, cutAtStart, cutAtEnd }] of fields) {
     if (text === null || text === '') continue;
     const hits: Array<{ start: number; end: number }> = [];
     for (const token of text.matchAll(WORD)) {
@@ -285,14 +333,15 @@ export function searchMatches(call: Call, terms: readonly SearchTerm[]): SearchM
     const first = hits[0];
     if (first === undefined) continue;
     let start = Math.max(0, first.start - SNIPPET_BEFORE);
+    const startsInside = start > 0 || cutAtStart;
     // Start at a word boundary rather than mid-word.
-    if (start > 0) {
+    if (startsInside) {
       const space = text.indexOf(' ', start);
       if (space !== -1 && space < first.start) start = space + 1;
     }
     const end = Math.min(text.length, start + SNIPPET_LENGTH);
-    const prefix = start > 0 ? '…' : '';
-    const suffix = end < text.length ? '…' : '';
+    const prefix = startsInside ? '…' : '';
+    const suffix = end < text.length || cutAtEnd ? '…' : '';
     const shift = prefix.length - start;
     matches.push({
       field,
