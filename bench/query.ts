@@ -452,20 +452,18 @@ async function inProcess(fixture: Fixture): Promise<{ mixes: ListMix[]; sizes: A
       for (const search of searchCases()) {
         const filter = parseCallFilter({ q: search.word, ...search.filter });
         const frequency = fixture.marker.terms[search.kind];
-        // A search reads each transcript's passage around its first match, for the snippet, as
-        // the service does (SQLite reads the whole transcript for it).
-        const transcriptRead = { withTranscript: false, passageOf: filter.search };
         const { timing, plans } = await timeWithPlans(bench, () =>
+          // A search reads the transcripts for its snippets, as the service does.
           search.sort === 'relevance'
             ? repository.listByRelevance(BIG_TENANT, filter, {
                 window: undefined,
                 limit: 51,
-                ...transcriptRead,
+                withTranscript: true,
               })
             : repository.list(BIG_TENANT, filter, {
                 sort: search.sort,
                 limit: 51,
-                ...transcriptRead,
+                withTranscript: true,
               }),
         );
         add({

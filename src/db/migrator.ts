@@ -106,25 +106,8 @@ export async function migrateDatabase(
   if (database.dialect === 'sqlite') return migrateToLatest(database.db, 'sqlite', modules);
   const unbounded = openDatabase(config, { withoutTimeouts: true });
   try {
-    const { rows } = await sql<{
-      server_version_num: string;
-    }>`SHOW server_version_num`.execute(unbounded.db);
-    checkPostgresVersion(Number(rows[0]?.server_version_num));
     return await migrateToLatest(unbounded.db, 'postgres', modules);
   } finally {
     await unbounded.close();
-  }
-}
-
-/** The oldest PostgreSQL supported: search snippets find their words with regexp_instr (15). */
-const OLDEST_POSTGRES = 150000;
-
-/** Refuses, before any migration runs, a server older than the SQL is written for. */
-export function checkPostgresVersion(serverVersionNum: number): void {
-  if (!(serverVersionNum >= OLDEST_POSTGRES)) {
-    const major = Math.floor(serverVersionNum / 10000);
-    throw new Error(
-      `PostgreSQL 15 or newer is needed; this server is version ${Number.isFinite(major) ? major : 'unknown'}`,
-    );
   }
 }

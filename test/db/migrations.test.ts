@@ -6,12 +6,7 @@ import { Migrator, sql, type Kysely } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DatabaseHandle, type Dialect } from '../../src/db/database.js';
-import {
-  checkPostgresVersion,
-  createMigrator,
-  migrateDatabase,
-  migrateToLatest,
-} from '../../src/db/migrator.js';
+import { createMigrator, migrateDatabase, migrateToLatest } from '../../src/db/migrator.js';
 import type { Database } from '../../src/db/types.js';
 import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
 import { newCallRow, uniqueId } from '../factories.js';
@@ -49,17 +44,6 @@ async function indexPendingSearch(handle: DatabaseHandle): Promise<number> {
       createCallRepository(trx, handle.dialect).indexPendingSearch(Number.MAX_SAFE_INTEGER),
     );
 }
-
-describe('the PostgreSQL version check', () => {
-  it('refuses a server older than 15 by name, before any migration runs', () => {
-    expect(() => checkPostgresVersion(140011)).toThrow(
-      'PostgreSQL 15 or newer is needed; this server is version 14',
-    );
-    expect(() => checkPostgresVersion(Number.NaN)).toThrow('version unknown');
-    expect(() => checkPostgresVersion(150020)).not.toThrow();
-    expect(() => checkPostgresVersion(170002)).not.toThrow();
-  });
-});
 
 describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
   const cleanups: Array<() => Promise<void>> = [];

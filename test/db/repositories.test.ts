@@ -86,13 +86,11 @@ describe.each(['sqlite', 'postgres'] as const)('the SQL the hot paths send (%s)'
       limit: 51,
       withTranscript: true,
     });
-    // A search's page without transcripts: PostgreSQL reads only the passages for the snippets.
     await calls.listByRelevance('t', everything, {
       after: { key: 0.5, id: 'call_1', tail: false },
       window: newest,
       limit: 51,
-      withTranscript: false,
-      passageOf: everything.search,
+      withTranscript: true,
     });
     await calls.count('t', everything);
     // One topic: the page is read from the facet index.

@@ -1,8 +1,7 @@
-// A search answers with snippets: where each call matched, the words highlighted. A list without
-// transcripts reads only the passage of each transcript around its first match (PostgreSQL finds
-// it with a regular expression), and the snippets must be exactly those of the whole call: the
-// same words highlighted, the same cut, the same ellipses, whatever sits before the match
-// (accents, emoji, the word inside a longer one) and wherever it falls.
+// A search answers with snippets: where each call matched, the words highlighted. The snippets
+// must be the same whether or not the answer carries the transcripts (include=transcript), on
+// every sort: the same words highlighted, the same cut, the same ellipses, whatever sits before
+// the match (accents, emoji, the word inside a longer one) and wherever it falls.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSearch, searchMatches } from '../../src/modules/calls/call-query.js';
 import type { Call } from '../../src/modules/calls/calls.schemas.js';

@@ -244,30 +244,7 @@ export interface SearchMatch {
 const SNIPPET_BEFORE = 60;
 const SNIPPET_LENGTH = 200;
 /** The index covers this much of a transcript (see the search migration); so do snippets. */
-export const INDEXED_TRANSCRIPT_CHARS = 100_000;
-/**
- * A TranscriptPassage starts this many characters before the first match and is this long:
- * a snippet's room with some to spare, so that it comes out as from the whole transcript.
- */
-export const PASSAGE_BEFORE = SNIPPET_BEFORE + 40;
-export const PASSAGE_LENGTH = PASSAGE_BEFORE + SNIPPET_LENGTH + 100;
-
-/**
- * A PostgreSQL regular expression (used with the 'i' flag) for the first of the searched words
- * in a text, whole words split as the index splits them (runs of [:alnum:], see
- * callmind_words); a prefix term's last word may run on. Words hold only letters and digits
- * (WORD), so none needs escaping.
- */
-export function firstWordPattern(terms: readonly SearchTerm[]): string {
-  const alternatives = new Set(
-    terms.flatMap((term) =>
-      term.words.map((word, index) =>
-        term.prefix && index === term.words.length - 1 ? word : `${word}(?![[:alnum:]])`,
-      ),
-    ),
-  );
-  return `(?<![[:alnum:]])(?:${[...alternatives].join('|')})`;
-}
+const INDEXED_TRANSCRIPT_CHARS = 100_000;
 
 function scalarValues(value: unknown, out: string[]): void {
   if (typeof value === 'string') out.push(value);
@@ -277,28 +254,8 @@ function scalarValues(value: unknown, out: string[]): void {
   }
 }
 
-/**
- * Part of a transcript that holds its first searched word, read instead of the whole transcript
- * (see ListCallsOptions.passageOf), with whether it is cut short at either end. `text` null: no
- * searched word in the transcript.
- */
-export interface TranscriptPassage {
-  readonly text: string | null;
-  readonly cutAtStart: boolean;
-  readonly cutAtEnd: boolean;
-}
-
-/**
- * The passages of a call that matched: one per field that holds a searched word. The transcript
- * is `call.transcript`, or `passage` when only the part around the first match was read; the
- * snippet is the same either way as long as the passage holds SNIPPET_BEFORE characters before
- * the first match and SNIPPET_LENGTH from there.
- */
-export function searchMatches(
-  call: Call,
-  terms: readonly SearchTerm[],
-  passage?: TranscriptPassage,
-): SearchMatch[] {
+/** The passages of a call that matched: one per field that holds a searched word. */
+export function searchMatches(call: Call, terms: readonly SearchTerm[]): SearchMatch[] {
   const wanted = terms.flatMap((term) =>
     term.words.map((word, index) => ({
       word,
@@ -309,20 +266,15 @@ export function searchMatches(
     wanted.some(({ word, prefix }) => (prefix ? token.startsWith(word) : token === word));
   const collected: string[] = [];
   scalarValues(call.collectedData, collected);
-  const whole = (text: string | null): TranscriptPassage => ({
-    text,
-    cutAtStart: false,
-    cutAtEnd: false,
-  });
-  const fields: Array<[SearchMatch['field'], TranscriptPassage]> = [
-    ['callerName', whole(call.callerName)],
-    ['topics', whole(call.topics.join(', '))],
-    ['summary', whole(call.summary)],
-    ['collectedData', whole(collected.join(', '))],
-    ['transcript', passage ?? whole(call.transcript?.slice(0, INDEXED_TRANSCRIPT_CHARS) ?? null)],
+  const fields: Array<[SearchMatch['field'], string | null]> = [
+    ['callerName', call.callerName],
+    ['topics', call.topics.join(', ')],
+    ['summary', call.summary],
+    ['collectedData', collected.join(', ')],
+    ['transcript', call.transcript?.slice(0, INDEXED_TRANSCRIPT_CHARS) ?? null],
   ];
   const matches: SearchMatch[] = [];
-  for (const [field, { text, cutAtStart, cutAtEnd }] of fields) {
+  for (const [field, text] of fields) {
     if (text === null || text === '') continue;
     const hits: Array<{ start: number; end: number }> = [];
     for (const token of text.matchAll(WORD)) {
@@ -333,15 +285,14 @@ export function searchMatches(
     const first = hits[0];
     if (first === undefined) continue;
     let start = Math.max(0, first.start - SNIPPET_BEFORE);
-    const startsInside = start > 0 || cutAtStart;
     // Start at a word boundary rather than mid-word.
-    if (startsInside) {
+    if (start > 0) {
       const space = text.indexOf(' ', start);
       if (space !== -1 && space < first.start) start = space + 1;
     }
     const end = Math.min(text.length, start + SNIPPET_LENGTH);
-    const prefix = startsInside ? '…' : '';
-    const suffix = end < text.length || cutAtEnd ? '…' : '';
+    const prefix = start > 0 ? '…' : '';
+    const suffix = end < text.length ? '…' : '';
     const shift = prefix.length - start;
     matches.push({
       field,

@@ -20,16 +20,11 @@ import type {
   NewCallRow,
 } from '../../db/types.js';
 import {
-  firstWordPattern,
-  INDEXED_TRANSCRIPT_CHARS,
-  PASSAGE_BEFORE,
-  PASSAGE_LENGTH,
   toFts5Query,
   toTsQuery,
   type CallFilter,
   type CallSort,
   type SearchTerm,
-  type TranscriptPassage,
 } from './call-query.js';
 import type { Bucket, ZoneOffsets } from '../../lib/time-zones.js';
 import {
@@ -92,66 +87,30 @@ export interface PagePosition {
 /** Every sort but relevance, which pages through listByRelevance. */
 export type ListSort = Exclude<CallSort, 'relevance'>;
 
-/** What a list reads of each call's transcript. */
-export interface TranscriptRead {
-  /** The whole transcript (the export, `include=transcript`). */
-  readonly withTranscript: boolean;
-  /**
-   * Otherwise, a search's terms: only the passage around the first of its words, for the
-   * snippet (`transcript_passage`). On PostgreSQL a page of whole transcripts (about 150 kB)
-   * took the client longer than the query took the server. SQLite, with no regular
-   * expressions, reads the whole transcript instead (its rows never cross a socket).
-   */
-  readonly passageOf?: readonly SearchTerm[] | undefined;
-}
-
-export interface ListCallsOptions extends TranscriptRead {
+export interface ListCallsOptions {
   readonly sort: ListSort;
   readonly after?: PagePosition | undefined;
   readonly limit: number;
+  /** Read each call's transcript too (the export, `include=transcript`, search snippets). */
+  readonly withTranscript: boolean;
 }
 
 /**
  * A listed row with its sort key (startedAt, duration (-1 for none) or relevance score) and
- * whether it has a transcript. `transcript` is read only when asked for (see TranscriptRead):
+ * whether it has a transcript. `transcript` is read only when asked for (`withTranscript`):
  * at about 3 kB a call it is most of a page's bytes, and a list seldom shows it.
- * `transcript_passage` is there when a passage was read: null when no word is in the transcript.
  */
 export type ListedCallRow = Omit<CallRow, 'transcript'> & {
   readonly transcript?: string | null;
-  readonly transcript_passage?: TranscriptPassage | null;
   readonly has_transcript: number | boolean;
   readonly sort_key: string | number;
 };
 
 /** The columns a list selects: every one, or every one but the transcript. */
-function listColumns(dialect: Dialect, read: TranscriptRead) {
-  const whole = read.withTranscript || (dialect === 'sqlite' && read.passageOf !== undefined);
-  return CALL_COLUMNS.filter((column) => whole || column !== 'transcript').map(
+function listColumns(withTranscript: boolean) {
+  return CALL_COLUMNS.filter((column) => withTranscript || column !== 'transcript').map(
     (column) => `calls.${column}` as const,
   );
-}
-
-/** The search terms whose passage a list reads (see TranscriptRead), if it reads one. */
-function passageTerms(dialect: Dialect, read: TranscriptRead): readonly SearchTerm[] | undefined {
-  return dialect === 'postgres' && !read.withTranscript ? read.passageOf : undefined;
-}
-
-/**
- * `transcript_passage` (see passageTerms): the transcript's PASSAGE_LENGTH characters from
- * PASSAGE_BEFORE before the first searched word, found by a regular expression that splits
- * words as the index does. The inner SELECT runs the expression once per call (OFFSET 0 keeps
- * the planner from copying it into each use).
- */
-function passageColumn(terms: readonly SearchTerm[] = []) {
-  const before = sql.lit(PASSAGE_BEFORE);
-  const length = sql.lit(PASSAGE_LENGTH);
-  return sql<TranscriptPassage | null>`(SELECT CASE WHEN m.at > 0 THEN json_build_object(
-      'text', substr(calls.transcript, greatest(1, m.at - ${before}), ${length}),
-      'cutAtStart', m.at > ${before} + 1,
-      'cutAtEnd', greatest(1, m.at - ${before}) + ${length} <= length(calls.transcript)) END
-    FROM (SELECT regexp_instr(left(calls.transcript, ${sql.lit(INDEXED_TRANSCRIPT_CHARS)}),
-      ${firstWordPattern(terms)}, 1, 1, 0, 'i') AS at OFFSET 0) AS m)`.as('transcript_passage');
 }
 
 /** Whether a call has a transcript, without reading it (SQLite skips the value's pages). */
@@ -322,8 +281,7 @@ export function createCallRepository(
       options: ListCallsOptions,
     ): Promise<ListedCallRow[]> {
       const { sort, after, limit } = options;
-      const columns = listColumns(dialect, options);
-      const passage = passageTerms(dialect, options);
+      const columns = listColumns(options.withTranscript);
       if (dialect === 'sqlite' && filter.search !== undefined) {
         return listSqliteSearch(reads, tenantId, filter, filter.search, options, searchPlans);
       }
@@ -339,14 +297,13 @@ export function createCallRepository(
 
       const driver = facetDriver(filter);
       if (driver !== undefined && sort !== 'longest') {
-        return listByFacet(reads, dialect, tenantId, driver, { ...options, sort });
+        return listByFacet(reads, dialect, tenantId, driver, { ...options, sort }, columns);
       }
 
       const key = SORT_KEYS[sort];
       let query = reads
         .selectFrom('calls')
         .select(columns)
-        .$if(passage !== undefined, (qb) => qb.select(passageColumn(passage)))
         .select(HAS_TRANSCRIPT.as('has_transcript'))
         .select(key.expression.as('sort_key'))
         .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')));
@@ -706,7 +663,7 @@ async function walkInChunks(
     position = { key: end.sort_key, id: end.id };
   }
 
-  const pageRows = await rowsInOrder(reads, 'sqlite', tenantId, found, options);
+  const pageRows = await rowsInOrder(reads, tenantId, found, options.withTranscript);
   if (pageRows.length < found.length && attempt < 3) {
     // A call was deleted between the two reads: a short page would read as the last one, so
     // the page is read again.
@@ -727,18 +684,15 @@ async function walkInChunks(
  */
 async function rowsInOrder(
   reads: Reads,
-  dialect: Dialect,
   tenantId: string,
   keys: ReadonlyArray<{ r?: number; id: string; sort_key: string | number }>,
-  read: TranscriptRead,
+  withTranscript: boolean,
 ): Promise<ListedCallRow[]> {
   if (keys.length === 0) return [];
   const byRowid = keys.every((k) => k.r !== undefined);
-  const passage = passageTerms(dialect, read);
   const rows = await reads
     .selectFrom('calls')
-    .select(listColumns(dialect, read))
-    .$if(passage !== undefined, (qb) => qb.select(passageColumn(passage)))
+    .select(listColumns(withTranscript))
     .select(HAS_TRANSCRIPT.as('has_transcript'))
     .where(
       byRowid
@@ -762,10 +716,9 @@ async function indexDrivenSearch(
   tenantId: string,
   filter: CallFilter,
   search: readonly SearchTerm[],
-  options: ListCallsOptions,
+  { sort, after, limit, withTranscript }: ListCallsOptions,
 ): Promise<ListedCallRow[]> {
-  const { sort, after, limit } = options;
-  const columns = listColumns('sqlite', options);
+  const columns = listColumns(withTranscript);
   // The index drives: its matches (once, materialised), then their calls, filtered and sorted.
   // Only the keys are sorted (rowid, sort key, id): the page's columns, which hold summaries and
   // transcripts, are read for the page's calls alone, not for every match.
@@ -977,7 +930,7 @@ async function listPostgresSearch(
   options: ListCallsOptions & { sort: 'newest' | 'oldest' },
   attempt = 1,
 ): Promise<ListedCallRow[]> {
-  const { sort, after, limit } = options;
+  const { sort, after, limit, withTranscript } = options;
   const keys = await postgresSearchKeys(
     reads,
     tenantId,
@@ -987,7 +940,7 @@ async function listPostgresSearch(
     after,
     limit,
   );
-  const rows = await rowsInOrder(reads, 'postgres', tenantId, keys, options);
+  const rows = await rowsInOrder(reads, tenantId, keys, withTranscript);
   // A call deleted between the two reads would make the page short, which reads as the last.
   if (rows.length < keys.length && attempt < 3) {
     return listPostgresSearch(reads, tenantId, filter, search, options, attempt + 1);
@@ -1006,7 +959,7 @@ async function listPostgresSearch(
 // the window, ranked).
 
 /** Options of listByRelevance. */
-export interface RelevanceOptions extends TranscriptRead {
+export interface RelevanceOptions {
   /**
    * The previous page's last row; `tail` when it was past the window; `issuedAt`, when that
    * page was answered.
@@ -1016,6 +969,7 @@ export interface RelevanceOptions extends TranscriptRead {
   /** Where the window ends: undefined on a first page (it is found), null to rank every match. */
   readonly window: RecencyPosition | null | undefined;
   readonly limit: number;
+  readonly withTranscript: boolean;
 }
 
 export interface RelevancePage {
@@ -1220,7 +1174,7 @@ async function listByRelevance(
     ...ranked.map((key) => ({ ...key, tail: false })),
     ...older.map((key) => ({ ...key, tail: true })),
   ];
-  const rows = await rowsInOrder(reads, dialect, tenantId, keys, options);
+  const rows = await rowsInOrder(reads, tenantId, keys, options.withTranscript);
   if (rows.length < keys.length && attempt < 3) {
     // A call deleted between the reads: a short page would read as the last one.
     return listByRelevance(reads, dialect, tenantId, filter, options, windowSize, attempt + 1);
@@ -1282,16 +1236,14 @@ async function listByFacet(
   dialect: Dialect,
   tenantId: string,
   driver: FacetDriver,
-  options: ListCallsOptions & { sort: 'newest' | 'oldest' },
+  { sort, after, limit }: ListCallsOptions & { sort: 'newest' | 'oldest' },
+  columns: ReturnType<typeof listColumns>,
 ): Promise<ListedCallRow[]> {
-  const { sort, after, limit } = options;
   const direction = sort === 'newest' ? 'desc' : 'asc';
-  const passage = passageTerms(dialect, options);
   let query = reads
     .selectFrom('call_facets as f')
     .crossJoin('calls')
-    .select(listColumns(dialect, options))
-    .$if(passage !== undefined, (qb) => qb.select(passageColumn(passage)))
+    .select(columns)
     .select(HAS_TRANSCRIPT.as('has_transcript'))
     .select(sql<string>`f.started_at`.as('sort_key'))
     .where((eb) =>

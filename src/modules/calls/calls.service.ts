@@ -24,12 +24,7 @@ import {
 } from './call-merge.js';
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
 import type { CallRepository, ListedCallRow, PagePosition } from './calls.repository.js';
-import {
-  parseCallFilter,
-  searchMatches,
-  type CallFilter,
-  type TranscriptPassage,
-} from './call-query.js';
+import { parseCallFilter, searchMatches, type CallFilter } from './call-query.js';
 import { buildStats } from './call-stats.js';
 import { isTimeZone, ZoneOffsets } from '../../lib/time-zones.js';
 import {
@@ -328,17 +323,16 @@ export function createCallService({
       await searchable(filter);
       const search = filter.search;
       const withTranscript = query.include === 'transcript';
-      // A search reads the transcript's passage around the first match, for its snippet, even
-      // when the answer leaves transcripts out.
-      const transcriptRead = { withTranscript, passageOf: search };
-      // One row more than asked tells whether another page exists.
+      // One row more than asked tells whether another page exists. A search reads the
+      // transcripts for its snippets, even when the answer leaves them out.
+      const readTranscripts = withTranscript || search !== undefined;
       const page = async (): Promise<{ rows: ListedCallRow[]; cursorOf: CursorOf }> => {
         if (sort !== 'relevance') {
           const rows = await calls.list(auth.tenantId, filter, {
             sort,
             after,
             limit: limit + 1,
-            ...transcriptRead,
+            withTranscript: readTranscripts,
           });
           return { rows, cursorOf: (row) => ({ sort, key: row.sort_key, id: row.id }) };
         }
@@ -350,7 +344,7 @@ export function createCallService({
           // A version 2 cursor (before windows) continues as it began: every match ranked.
           window: after === undefined ? undefined : (after.window ?? null),
           limit: limit + 1,
-          ...transcriptRead,
+          withTranscript: readTranscripts,
         });
         if (ranked.expired) {
           throw new ValidationError([
@@ -388,9 +382,7 @@ export function createCallService({
             ...listed,
             ...(withTranscript ? { transcript } : {}),
             hasTranscript: Boolean(row.has_transcript),
-            ...(search === undefined
-              ? {}
-              : { matches: searchMatches(call, search, passageOf(row)) }),
+            ...(search === undefined ? {} : { matches: searchMatches(call, search) }),
           };
         }),
         nextCursor:
@@ -664,12 +656,6 @@ type CursorOf = (row: ListedCallRow) => CallCursor;
 /** A listed row as a call; its transcript is null when the list did not read it. */
 function listedRowToCall(row: ListedCallRow): Call {
   return toCall({ ...row, transcript: row.transcript ?? null });
-}
-
-/** The transcript's passage a search read instead of the whole (undefined: it read the whole). */
-function passageOf(row: ListedCallRow): TranscriptPassage | undefined {
-  if (row.transcript !== undefined) return undefined;
-  return row.transcript_passage ?? { text: null, cutAtStart: false, cutAtEnd: false };
 }
 
 function toCallEvent(row: CallEventRow): CallEvent {
