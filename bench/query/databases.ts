@@ -41,6 +41,13 @@ export interface BenchDatabase {
   readonly recorder: QueryRecorder;
   /** The query plan of a recorded statement, as text. */
   explain(query: RecordedQuery): Promise<string>;
+  /**
+   * PostgreSQL: the server's own time for a recorded SELECT, planning plus execution, as EXPLAIN
+   * ANALYZE measures it (TIMING OFF: no per-node clock reads). EXPLAIN sends no rows, so each
+   * row is turned into text as well (`q::text` runs every column's output function, and
+   * decompresses the transcripts), which is the server's work in sending it.
+   */
+  readonly serverMs?: (query: RecordedQuery) => Promise<number>;
   close(): Promise<void>;
 }
 
@@ -108,9 +115,22 @@ export function openPostgresBench(url: string): BenchDatabase {
       );
       return rows.map((row) => row['QUERY PLAN']).join('\n');
     },
+    serverMs: async (query) => {
+      const { rows } = await pool.query<{ 'QUERY PLAN': ExplainJson }>(
+        `EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON)
+          SELECT count(*) FROM (${query.sql}) AS q WHERE q::text IS NOT NULL`,
+        [...query.parameters],
+      );
+      const [summary] = rows[0]?.['QUERY PLAN'] ?? [];
+      if (summary === undefined) throw new Error('EXPLAIN returned no plan');
+      return summary['Planning Time'] + summary['Execution Time'];
+    },
     close: () => db.destroy(),
   };
 }
+
+/** EXPLAIN (ANALYZE, FORMAT JSON)'s answer: one plan, with its times in milliseconds. */
+type ExplainJson = Array<{ 'Planning Time': number; 'Execution Time': number }>;
 
 /** The admin connection's URL with another database name. */
 export function postgresUrl(adminUrl: string, database: string): string {

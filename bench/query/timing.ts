@@ -35,9 +35,16 @@ export function summariseDurations(durations: readonly number[]): Timing {
  * sequentially until `iterations` runs or `maxSeconds` have passed, whichever comes first, but at
  * least `minIterations` times.
  */
-export async function timeSequentially(
-  work: () => Promise<unknown>,
-  options: { iterations: number; maxSeconds: number; warmup?: number; minIterations?: number },
+export async function timeSequentially<T>(
+  work: () => Promise<T>,
+  options: {
+    iterations: number;
+    maxSeconds: number;
+    warmup?: number;
+    minIterations?: number;
+    /** A run's duration in ms from its result, instead of the clock around it. */
+    measure?: (result: T) => number;
+  },
 ): Promise<Timing> {
   for (let i = 0; i < (options.warmup ?? 3); i += 1) await work();
   const durations: number[] = [];
@@ -48,8 +55,9 @@ export async function timeSequentially(
     (durations.length < minimum || performance.now() < deadline)
   ) {
     const started = performance.now();
-    await work();
-    durations.push(performance.now() - started);
+    const result = await work();
+    const elapsed = performance.now() - started;
+    durations.push(options.measure === undefined ? elapsed : options.measure(result));
   }
   return summariseDurations(durations);
 }
