@@ -596,6 +596,59 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     },
   );
 
+  it('each NDJSON line is the call exactly as GET returns it, whatever its values', async () => {
+    // The database writes these lines (calls.repository.ts, callJsonLine): numbers it could
+    // round, strings it must escape, JSON it embeds, and nulls.
+    const odd = [
+      {
+        callerName: 'Zoë "Q" \\ O\'Brien \u0001\u001f\u2028\u2029 😀 </script>',
+        duration: 12.345678901234567,
+        cost: 0.000001,
+        summary: 'tab\there\r\nnew line',
+        topics: [],
+        collectedData: {
+          nested: { list: [1, 2.5, -0.1, true, null, 'x'], empty: {} },
+          big: 123456789012,
+          tiny: 1e-7,
+          text: 'ünïcödé',
+        },
+      },
+      { duration: 0.1, cost: 2, topics: ['a', 'b, c'], collectedData: {} },
+      { duration: 0, cost: 1234.567891, transcript: 'Agent: "hi"\nno NUL, but a \\ back' },
+      { duration: 86_399.999, cost: 0 },
+    ];
+    const ids: string[] = [];
+    for (const [index, fields] of odd.entries()) {
+      const created = await ingest({
+        agentId: 'agent_json',
+        callSid: newCallSid(),
+        status: 'completed',
+        startedAt: new Date(Date.UTC(2031, 0, 1) + index * 1000).toISOString(),
+        ...fields,
+      });
+      ids.push(created.id);
+    }
+    // One null at least in every nullable field.
+    const bare = await ingest({ agentId: 'agent_json', callSid: newCallSid() });
+    ids.push(bare.id);
+    const ndjson = await exportOf({ agentId: 'agent_json', format: 'ndjson' });
+    expect(ndjson.status).toBe(200);
+    const lines = ndjson.text.split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines).toHaveLength(ids.length);
+    for (const line of lines) {
+      const exported = JSON.parse(line) as Call;
+      const got = await t.app.inject({ method: 'GET', url: `/api/call-history/${exported.id}` });
+      expect(exported).toEqual(got.json());
+      // The same keys in the same order as the API's own JSON.stringify of the call.
+      expect(Object.keys(exported)).toEqual(Object.keys(got.json()));
+    }
+    expect(lines.map((line) => (JSON.parse(line) as Call).id).sort()).toEqual([...ids].sort());
+    for (const id of ids) {
+      await t.app.inject({ method: 'DELETE', url: `/api/call-history/${id}` });
+    }
+  });
+
   it('export pages through many calls; erasure removes a caller everywhere, and only them', async () => {
     const caller = '+15559999';
     const marker = uniqueId('erasable').replace(/-/g, '');
@@ -616,6 +669,12 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     expect(new Set(rows.map((r) => r[0])).size).toBe(520);
     const names = rows.map((r) => r[header!.indexOf('callerName')]);
     expect(names).toContain(`'=HYPERLINK("http://evil.example","click")`);
+    // NDJSON pages the same way: every call once, newest first, across the page boundary.
+    const lines = (await exportOf({ callerNumber: caller, format: 'ndjson' })).text
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Call);
+    expect(lines.map((call) => call.id)).toEqual(rows.map((r) => r[0]));
 
     const victim = rows[0]![0]!;
     const before = (await get('/api/call-history', { includeTotal: 'true' })).body.total;

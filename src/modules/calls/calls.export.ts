@@ -1,6 +1,8 @@
 // The export's two formats, written a page at a time so memory stays flat however many calls
-// there are: NDJSON (one call record per line, exactly as the API returns it) and CSV.
+// there are: NDJSON (one call record per line, as the API returns it, built by the database:
+// see callJsonLine in calls.repository.ts) and CSV, built here.
 import { csvRow } from '../../lib/csv.js';
+import type { CallKey, PagePosition } from './calls.repository.js';
 import type { Call } from './calls.schemas.js';
 
 export type ExportFormat = 'csv' | 'ndjson';
@@ -51,15 +53,84 @@ export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
   ndjson: 'application/x-ndjson; charset=utf-8',
 };
 
-/** One text chunk per page of calls; CSV starts with its header row. */
-export async function* exportChunks(
-  pages: AsyncIterable<Call[]>,
-  format: ExportFormat,
-): AsyncGenerator<string> {
-  if (format === 'csv') yield csvRow(CSV_COLUMNS);
-  for await (const page of pages) {
-    yield format === 'csv'
-      ? page.map((call) => csvRow(csvValues(call))).join('')
-      : page.map((call) => `${JSON.stringify(call)}\n`).join('');
-  }
+/** One CSV text chunk per page of calls, after the header row. */
+export async function* csvChunks(pages: AsyncIterable<Call[]>): AsyncGenerator<string> {
+  yield csvRow(CSV_COLUMNS);
+  for await (const page of pages) yield page.map((call) => csvRow(csvValues(call))).join('');
+}
+
+/** How an export walks the calls (see exportWalk). */
+export interface ExportWalkSizes {
+  /** Calls per page read and written out. */
+  readonly page: number;
+  /** Keys read at once, a whole number of pages. */
+  readonly keyBatch: number;
+  /**
+   * Pages read at once. On PostgreSQL each is a backend of its own; on SQLite each holds a
+   * reader thread (SQLITE_READERS, 2 by default), so other reads wait behind an export.
+   */
+  readonly readsAtOnce: number;
+}
+
+export const EXPORT_WALK: ExportWalkSizes = { page: 500, keyBatch: 4000, readsAtOnce: 2 };
+
+/**
+ * An export's pages, newest first: the matching calls' keys `keyBatch` at a time (a keyset
+ * walk that reads no transcripts), and the calls behind them a page at a time, `readsAtOnce`
+ * pages being read while the one before them is written out. Reading the
+ * transcripts is most of a page's time in the database (on PostgreSQL, from TOAST), and one
+ * page after another left a core idle. The first keys and the first page are read before this
+ * returns, so a bad query is a 400 and an unreachable database a 503, not a truncated file.
+ */
+export async function exportWalk<Row>(
+  listKeys: (after: PagePosition | undefined, limit: number) => Promise<CallKey[]>,
+  read: (keys: CallKey[]) => Promise<Row[]>,
+  sizes: ExportWalkSizes = EXPORT_WALK,
+): Promise<AsyncIterable<Row[]>> {
+  const { page: pageSize, keyBatch, readsAtOnce } = sizes;
+  const firstKeys = await listKeys(undefined, keyBatch);
+  const firstPage = read(firstKeys.slice(0, pageSize));
+  await firstPage;
+  return (async function* () {
+    let batch = firstKeys;
+    let scheduled = 0;
+    let nextBatch: Promise<CallKey[]> | undefined;
+    const reading: Array<Promise<Row[]>> = [];
+    const schedule = () => {
+      while (reading.length < readsAtOnce && scheduled < batch.length) {
+        const page =
+          batch === firstKeys && scheduled === 0
+            ? firstPage
+            : read(batch.slice(scheduled, scheduled + pageSize));
+        // A consumer that stops early (a closed connection) leaves it unread: not an error.
+        page.catch(() => {});
+        reading.push(page);
+        scheduled += pageSize;
+      }
+      const last = batch.at(-1);
+      if (
+        scheduled >= batch.length &&
+        nextBatch === undefined &&
+        batch.length === keyBatch &&
+        last !== undefined
+      ) {
+        nextBatch = listKeys({ key: last.sort_key, id: last.id }, keyBatch);
+        nextBatch.catch(() => {});
+      }
+    };
+    for (;;) {
+      schedule();
+      const page = reading.shift();
+      if (page !== undefined) {
+        const rows = await page;
+        // A page whose calls were all deleted since their keys were read has nothing to say.
+        if (rows.length > 0) yield rows;
+        continue;
+      }
+      if (nextBatch === undefined) return;
+      batch = await nextBatch;
+      nextBatch = undefined;
+      scheduled = 0;
+    }
+  })();
 }

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { Readable } from 'node:stream';
 import { ProblemSchema } from '../../http/schema-helpers.js';
-import { EXPORT_CONTENT_TYPES, exportChunks } from './calls.export.js';
+import { csvChunks, EXPORT_CONTENT_TYPES } from './calls.export.js';
 import type { Services } from '../../services.js';
 import {
   Call,
@@ -120,12 +120,15 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
     },
     async (request, reply) => {
       const format = request.query.format ?? 'csv';
-      const pages = await calls.exportPages(request.auth, request.query);
+      const chunks =
+        format === 'ndjson'
+          ? await calls.exportNdjson(request.auth, request.query)
+          : csvChunks(await calls.exportPages(request.auth, request.query));
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       void reply
         .header('content-type', EXPORT_CONTENT_TYPES[format])
         .header('content-disposition', `attachment; filename="calls-${stamp}.${format}"`);
-      return reply.send(Readable.from(exportChunks(pages, format)));
+      return reply.send(Readable.from(chunks));
     },
   );
 

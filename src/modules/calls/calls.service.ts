@@ -23,7 +23,8 @@ import {
   type Owner,
 } from './call-merge.js';
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
-import type { CallRepository, ListedCallRow, PagePosition } from './calls.repository.js';
+import type { CallRepository, ListedCallRow } from './calls.repository.js';
+import { exportWalk } from './calls.export.js';
 import { parseCallFilter, searchMatches, type CallFilter } from './call-query.js';
 import { buildStats } from './call-stats.js';
 import { isTimeZone, ZoneOffsets } from '../../lib/time-zones.js';
@@ -46,7 +47,6 @@ import {
 } from './calls.schemas.js';
 
 /** Calls per export page: large enough to stream fast, small enough to never stall a write. */
-const EXPORT_PAGE = 500;
 
 /**
  * Calls added to the SQLite search index per write transaction: at about 200 µs each, 50 ms at
@@ -420,37 +420,32 @@ export function createCallService({
     },
 
     /**
-     * The export's pages: the list's filters, newest first, EXPORT_PAGE calls at a time by
-     * keyset. The filter is checked and the first page read before anything is sent, so a bad
-     * query is a 400 and an unreachable database a 503, not a truncated file.
+     * The CSV export's pages: the list's filters, newest first (see exportWalk). The filter is
+     * checked and the first page read before anything is sent, so a bad query is a 400 and an
+     * unreachable database a 503, not a truncated file.
      */
     async exportPages(auth: AuthContext, query: CallExportQuery): Promise<AsyncIterable<Call[]>> {
       const filter = parseCallFilter(query);
       await searchable(filter);
-      const page = (after: PagePosition | undefined) =>
-        calls.list(auth.tenantId, filter, {
-          sort: 'newest',
-          after,
-          limit: EXPORT_PAGE,
-          withTranscript: true,
-        });
-      const first = await page(undefined);
-      return (async function* () {
-        let rows = first;
-        while (rows.length > 0) {
-          const last = rows.at(-1);
-          // The next page is read (on a reader thread) while this one is written out.
-          const next =
-            rows.length < EXPORT_PAGE || last === undefined
-              ? undefined
-              : page({ key: last.sort_key, id: last.id });
-          // A consumer that stops early (a closed connection) leaves it unread: not an error.
-          next?.catch(() => {});
-          yield rows.map(listedRowToCall);
-          if (next === undefined) return;
-          rows = await next;
-        }
-      })();
+      const pages = await exportWalk(
+        (after, limit) => calls.listKeys(auth.tenantId, filter, { after, limit }),
+        (keys) => calls.rowsOf(auth.tenantId, keys),
+      );
+      return mapPages(pages, (rows) => rows.map(listedRowToCall));
+    },
+
+    /**
+     * The NDJSON export, a page of lines at a time: as exportPages, but each call comes from the
+     * database as its JSON record (the same as GET's), so the server only joins text.
+     */
+    async exportNdjson(auth: AuthContext, query: CallExportQuery): Promise<AsyncIterable<string>> {
+      const filter = parseCallFilter(query);
+      await searchable(filter);
+      const pages = await exportWalk(
+        (after, limit) => calls.listKeys(auth.tenantId, filter, { after, limit }),
+        (keys) => calls.ndjsonOf(auth.tenantId, keys),
+      );
+      return mapPages(pages, (rows) => rows.map((row) => `${row.line}\n`).join(''));
     },
 
     /** POST /api/call-history/erase: every call from one number, with its timeline and index. */
@@ -652,6 +647,13 @@ export function toCall(row: CallRow): Call {
 
 /** The cursor that continues a page after `row`. */
 type CursorOf = (row: ListedCallRow) => CallCursor;
+
+async function* mapPages<Row, Out>(
+  pages: AsyncIterable<Row[]>,
+  map: (rows: Row[]) => Out,
+): AsyncGenerator<Out> {
+  for await (const rows of pages) yield map(rows);
+}
 
 /** A listed row as a call; its transcript is null when the list did not read it. */
 function listedRowToCall(row: ListedCallRow): Call {
