@@ -13,6 +13,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import type { Dialect } from '../src/db/database.js';
 import { parseCallFilter } from '../src/modules/calls/call-query.js';
+import { EXPORT_WALK } from '../src/modules/calls/calls.export.js';
 import { createCallRepository } from '../src/modules/calls/calls.repository.js';
 import type { CallFilterQuery, CallStatsQuery } from '../src/modules/calls/calls.schemas.js';
 import { ZoneOffsets } from '../src/lib/time-zones.js';
@@ -106,7 +107,8 @@ const DB_ITERATIONS = Math.round(envNumber('BENCH_DB_ITERATIONS', 200, 5));
 /** An admin connection to the PostgreSQL server; only callmind_bench_* databases are touched. */
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
-const EXPORT_PAGE_ROWS = 500;
+/** The export's page (src/modules/calls/calls.export.ts), the same on both dialects. */
+const EXPORT_PAGE_ROWS = EXPORT_WALK.sqlite.page;
 
 const TARGETS = {
   listHttpP99Ms: 20,

@@ -1,7 +1,8 @@
-// A search answers with snippets: where each call matched, the words highlighted. The snippets
-// must be the same whether or not the answer carries the transcripts (include=transcript), on
-// every sort: the same words highlighted, the same cut, the same ellipses, whatever sits before
-// the match (accents, emoji, the word inside a longer one) and wherever it falls.
+// A search answers with snippets: where each call matched, the words highlighted. On every sort,
+// with and without include=transcript, each call's snippets are those searchMatches finds in the
+// whole stored call (a page must never cut or lose them), whatever sits before the match
+// (accents, emoji, the word inside a longer one) and wherever it falls; the last test checks the
+// cut, the ellipses and the highlights against fixed expectations.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSearch, searchMatches } from '../../src/modules/calls/call-query.js';
 import type { Call } from '../../src/modules/calls/calls.schemas.js';

@@ -61,31 +61,40 @@ export async function* csvChunks(pages: AsyncIterable<Call[]>): AsyncGenerator<s
 
 /** How an export walks the calls (see exportWalk). */
 export interface ExportWalkSizes {
-  /** Calls per page read and written out. */
+  /** Calls per page read and written out: enough to stream fast, few enough to never stall. */
   readonly page: number;
   /** Keys read at once, a whole number of pages. */
   readonly keyBatch: number;
-  /**
-   * Pages read at once. On PostgreSQL each is a backend of its own; on SQLite each holds a
-   * reader thread (SQLITE_READERS, 2 by default), so other reads wait behind an export.
-   */
+  /** Pages being read while the one before them is written out. */
   readonly readsAtOnce: number;
 }
 
-export const EXPORT_WALK: ExportWalkSizes = { page: 500, keyBatch: 4000, readsAtOnce: 2 };
+/**
+ * PostgreSQL reads two pages at once, each on a backend of its own. SQLite reads one: each
+ * read holds a reader thread (SQLITE_READERS, 2 by default), and the other is left for the
+ * other requests; its export is bound by the main thread anyway.
+ */
+export const EXPORT_WALK: Record<'sqlite' | 'postgres', ExportWalkSizes> = {
+  postgres: { page: 500, keyBatch: 4000, readsAtOnce: 2 },
+  sqlite: { page: 500, keyBatch: 4000, readsAtOnce: 1 },
+};
 
 /**
  * An export's pages, newest first: the matching calls' keys `keyBatch` at a time (a keyset
  * walk that reads no transcripts), and the calls behind them a page at a time, `readsAtOnce`
- * pages being read while the one before them is written out. Reading the
- * transcripts is most of a page's time in the database (on PostgreSQL, from TOAST), and one
- * page after another left a core idle. The first keys and the first page are read before this
- * returns, so a bad query is a 400 and an unreachable database a 503, not a truncated file.
+ * pages being read while the one before them is written out. Reading the transcripts is most
+ * of a page's time in the database (on PostgreSQL, from TOAST), and one page after another
+ * left a core idle. The first keys and the first page are read before this returns, so a bad
+ * query is a 400 and an unreachable database a 503, not a truncated file.
+ *
+ * A page is read by its calls' ids: a call deleted since its key was read is left out, and one
+ * changed since comes with its new values, even if they no longer match the filter or moved
+ * it in the order (as a call changed between two pages of any keyset walk).
  */
 export async function exportWalk<Row>(
   listKeys: (after: PagePosition | undefined, limit: number) => Promise<CallKey[]>,
   read: (keys: CallKey[]) => Promise<Row[]>,
-  sizes: ExportWalkSizes = EXPORT_WALK,
+  sizes: ExportWalkSizes,
 ): Promise<AsyncIterable<Row[]>> {
   const { page: pageSize, keyBatch, readsAtOnce } = sizes;
   const firstKeys = await listKeys(undefined, keyBatch);
@@ -107,13 +116,10 @@ export async function exportWalk<Row>(
         reading.push(page);
         scheduled += pageSize;
       }
+      // A short batch is not the end: a search plan may come up short when calls are deleted
+      // under it. Only an empty one is.
       const last = batch.at(-1);
-      if (
-        scheduled >= batch.length &&
-        nextBatch === undefined &&
-        batch.length === keyBatch &&
-        last !== undefined
-      ) {
+      if (scheduled >= batch.length && nextBatch === undefined && last !== undefined) {
         nextBatch = listKeys({ key: last.sort_key, id: last.id }, keyBatch);
         nextBatch.catch(() => {});
       }
@@ -123,6 +129,8 @@ export async function exportWalk<Row>(
       const page = reading.shift();
       if (page !== undefined) {
         const rows = await page;
+        // The reads behind this page start before it is written out.
+        schedule();
         // A page whose calls were all deleted since their keys were read has nothing to say.
         if (rows.length > 0) yield rows;
         continue;

@@ -93,12 +93,14 @@ export interface ListCallsOptions {
   readonly limit: number;
   /** Read each call's transcript too (the export, `include=transcript`, search snippets). */
   readonly withTranscript: boolean;
-  /**
-   * What to select instead of the listed columns: only the id (listKeys), or the id and the
-   * call's NDJSON line (ndjsonOf). Used by those two alone.
-   */
-  readonly select?: 'keys' | 'ndjson';
 }
+
+/**
+ * Inside this module, the list plans can also select, instead of the listed columns, only each
+ * call's key (listKeys), or its id and NDJSON line (ndjsonOf); their rows are then typed as
+ * listed rows (see listColumns), and only those two methods ask, giving them their own types.
+ */
+type ListPlanOptions = ListCallsOptions & { readonly select?: 'keys' | 'ndjson' };
 
 /** A call's place in a page: its id, its sort key and, on SQLite, its rowid. */
 export interface CallKey {
@@ -107,10 +109,9 @@ export interface CallKey {
   readonly r?: number;
 }
 
-/** A call as the export's NDJSON line, with its place in the newest-first order. */
+/** A call as the export's NDJSON line. */
 export interface NdjsonCallRow {
   readonly id: string;
-  readonly sort_key: string;
   readonly line: string;
 }
 
@@ -139,11 +140,16 @@ function listedColumns(withTranscript: boolean) {
  */
 function listColumns(
   dialect: Dialect,
-  options: Pick<ListCallsOptions, 'withTranscript' | 'select'>,
+  options: Pick<ListPlanOptions, 'withTranscript' | 'select'>,
 ) {
   if (options.select === undefined) return listedColumns(options.withTranscript);
   const columns =
-    options.select === 'keys' ? ['calls.id'] : ['calls.id', callJsonLine(dialect).as('line')];
+    options.select === 'ndjson'
+      ? ['calls.id', callJsonLine(dialect).as('line')]
+      : // The rowid lets SQLite read the page behind the keys by seeking (rowsInOrder).
+        dialect === 'sqlite'
+        ? ['calls.id', sql<number>`calls.rowid`.as('r')]
+        : ['calls.id'];
   return columns as unknown as ReturnType<typeof listedColumns>;
 }
 
@@ -245,6 +251,7 @@ export function createCallRepository(
      * SQLite indexes calls for search in batches after their writes commit (T1600), so a search
      * first has `indexPendingSearch` run; PostgreSQL indexes each write as it commits.
      */
+    dialect,
     defersSearchIndex: dialect === 'sqlite',
 
     /**
@@ -376,45 +383,12 @@ export function createCallRepository(
      * `after`. Every sort ends with the id, so the order is total and a keyset cursor never skips
      * or repeats a call, however many arrive in between.
      */
-    async list(
+    list(
       tenantId: string,
       filter: CallFilter,
       options: ListCallsOptions,
     ): Promise<ListedCallRow[]> {
-      const { sort, after, limit } = options;
-      const columns = listColumns(dialect, options);
-      if (dialect === 'sqlite' && filter.search !== undefined) {
-        return listSqliteSearch(reads, tenantId, filter, filter.search, options, searchPlans);
-      }
-      // PostgreSQL: a search newest first (with any filters), or oldest first with none, reads
-      // its keys from call_search; other filters join `calls` there.
-      if (
-        dialect === 'postgres' &&
-        filter.search !== undefined &&
-        (sort === 'newest' || (sort === 'oldest' && !hasFiltersBesidesSearch(filter)))
-      ) {
-        return listPostgresSearch(reads, tenantId, filter, filter.search, { ...options, sort });
-      }
-
-      const driver = facetDriver(filter);
-      if (driver !== undefined && sort !== 'longest') {
-        return listByFacet(reads, dialect, tenantId, driver, { ...options, sort }, columns);
-      }
-
-      const key = SORT_KEYS[sort];
-      let query = reads
-        .selectFrom('calls')
-        .select(columns)
-        .select(HAS_TRANSCRIPT.as('has_transcript'))
-        .select(key.expression.as('sort_key'))
-        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')));
-      if (after !== undefined) query = query.where(keysetAfter(key, sort, after));
-      const rows = await query
-        .orderBy(key.expression, key.direction)
-        .orderBy('calls.id', key.direction)
-        .limit(limit)
-        .execute();
-      return rows;
+      return listPlan(reads, dialect, searchPlans, tenantId, filter, options);
     },
 
     /**
@@ -426,13 +400,14 @@ export function createCallRepository(
       filter: CallFilter,
       options: { readonly after?: PagePosition | undefined; readonly limit: number },
     ): Promise<CallKey[]> {
-      const rows = await this.list(tenantId, filter, {
+      const rows = await listPlan(reads, dialect, searchPlans, tenantId, filter, {
         ...options,
         sort: 'newest',
         withTranscript: false,
         select: 'keys',
       });
-      return rows.map((row) => ({ id: row.id, sort_key: row.sort_key }));
+      // ListedCallRow has the keys' fields; select: 'keys' selected no others.
+      return rows;
     },
 
     /** The calls behind `keys`, in their order, with their transcripts; a call gone since, not. */
@@ -700,7 +675,7 @@ async function listSqliteSearch(
   tenantId: string,
   filter: CallFilter,
   search: readonly SearchTerm[],
-  options: ListCallsOptions,
+  options: ListPlanOptions,
   plans: SearchPlanSettings,
 ): Promise<ListedCallRow[]> {
   const { sort } = options;
@@ -733,7 +708,7 @@ async function walkInChunks(
   tenantId: string,
   filter: CallFilter,
   search: readonly SearchTerm[],
-  options: ListCallsOptions & { sort: 'newest' | 'oldest' },
+  options: ListPlanOptions & { sort: 'newest' | 'oldest' },
   chunks: readonly number[],
   attempt = 1,
 ): Promise<ListedCallRow[]> {
@@ -820,7 +795,7 @@ async function rowsInOrder(
   dialect: Dialect,
   tenantId: string,
   keys: ReadonlyArray<{ r?: number; id: string; sort_key: string | number }>,
-  options: Pick<ListCallsOptions, 'withTranscript' | 'select'>,
+  options: Pick<ListPlanOptions, 'withTranscript' | 'select'>,
 ): Promise<ListedCallRow[]> {
   if (keys.length === 0) return [];
   const byRowid = keys.every((k) => k.r !== undefined);
@@ -833,7 +808,12 @@ async function rowsInOrder(
         ? // Unary +: SQLite must seek the rowids, not read the tenant's calls off an index.
           sql<SqlBool>`+calls.tenant_id = ${tenantId}
             AND calls.rowid IN (${sql.join(keys.map((k) => k.r))})`
-        : sql<SqlBool>`calls.tenant_id = ${tenantId}
+        : dialect === 'sqlite'
+          ? // Unary + here too: with no statistics SQLite would read the tenant's calls off
+            // its index rather than seek the ids (an export slowed with the square of its size).
+            sql<SqlBool>`+calls.tenant_id = ${tenantId}
+            AND calls.id IN (${sql.join(keys.map((k) => k.id))})`
+          : sql<SqlBool>`calls.tenant_id = ${tenantId}
             AND calls.id IN (${sql.join(keys.map((k) => k.id))})`,
     )
     .execute();
@@ -850,7 +830,7 @@ async function indexDrivenSearch(
   tenantId: string,
   filter: CallFilter,
   search: readonly SearchTerm[],
-  options: ListCallsOptions,
+  options: ListPlanOptions,
 ): Promise<ListedCallRow[]> {
   const { sort, after, limit } = options;
   const columns = listColumns('sqlite', options);
@@ -1062,7 +1042,7 @@ async function listPostgresSearch(
   tenantId: string,
   filter: CallFilter,
   search: readonly SearchTerm[],
-  options: ListCallsOptions & { sort: 'newest' | 'oldest' },
+  options: ListPlanOptions & { sort: 'newest' | 'oldest' },
   attempt = 1,
 ): Promise<ListedCallRow[]> {
   const { sort, after, limit } = options;
@@ -1080,6 +1060,51 @@ async function listPostgresSearch(
   if (rows.length < keys.length && attempt < 3) {
     return listPostgresSearch(reads, tenantId, filter, search, options, attempt + 1);
   }
+  return rows;
+}
+
+/** The list's plans (see the repository's list), by the filter, the sort and the dialect. */
+async function listPlan(
+  reads: Reads,
+  dialect: Dialect,
+  searchPlans: SearchPlanSettings,
+  tenantId: string,
+  filter: CallFilter,
+  options: ListPlanOptions,
+): Promise<ListedCallRow[]> {
+  const { sort, after, limit } = options;
+  const columns = listColumns(dialect, options);
+  if (dialect === 'sqlite' && filter.search !== undefined) {
+    return listSqliteSearch(reads, tenantId, filter, filter.search, options, searchPlans);
+  }
+  // PostgreSQL: a search newest first (with any filters), or oldest first with none, reads
+  // its keys from call_search; other filters join `calls` there.
+  if (
+    dialect === 'postgres' &&
+    filter.search !== undefined &&
+    (sort === 'newest' || (sort === 'oldest' && !hasFiltersBesidesSearch(filter)))
+  ) {
+    return listPostgresSearch(reads, tenantId, filter, filter.search, { ...options, sort });
+  }
+
+  const driver = facetDriver(filter);
+  if (driver !== undefined && sort !== 'longest') {
+    return listByFacet(reads, dialect, tenantId, driver, { ...options, sort }, columns);
+  }
+
+  const key = SORT_KEYS[sort];
+  let query = reads
+    .selectFrom('calls')
+    .select(columns)
+    .select(HAS_TRANSCRIPT.as('has_transcript'))
+    .select(key.expression.as('sort_key'))
+    .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')));
+  if (after !== undefined) query = query.where(keysetAfter(key, sort, after));
+  const rows = await query
+    .orderBy(key.expression, key.direction)
+    .orderBy('calls.id', key.direction)
+    .limit(limit)
+    .execute();
   return rows;
 }
 
@@ -1371,7 +1396,7 @@ async function listByFacet(
   dialect: Dialect,
   tenantId: string,
   driver: FacetDriver,
-  { sort, after, limit }: ListCallsOptions & { sort: 'newest' | 'oldest' },
+  { sort, after, limit }: ListPlanOptions & { sort: 'newest' | 'oldest' },
   columns: ReturnType<typeof listColumns>,
 ): Promise<ListedCallRow[]> {
   const direction = sort === 'newest' ? 'desc' : 'asc';

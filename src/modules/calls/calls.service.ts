@@ -24,7 +24,7 @@ import {
 } from './call-merge.js';
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
 import type { CallRepository, ListedCallRow } from './calls.repository.js';
-import { exportWalk } from './calls.export.js';
+import { EXPORT_WALK, exportWalk } from './calls.export.js';
 import { parseCallFilter, searchMatches, type CallFilter } from './call-query.js';
 import { buildStats } from './call-stats.js';
 import { isTimeZone, ZoneOffsets } from '../../lib/time-zones.js';
@@ -45,8 +45,6 @@ import {
   type ListedCall,
   type UpdateCallStatusBody,
 } from './calls.schemas.js';
-
-/** Calls per export page: large enough to stream fast, small enough to never stall a write. */
 
 /**
  * Calls added to the SQLite search index per write transaction: at about 200 µs each, 50 ms at
@@ -430,6 +428,7 @@ export function createCallService({
       const pages = await exportWalk(
         (after, limit) => calls.listKeys(auth.tenantId, filter, { after, limit }),
         (keys) => calls.rowsOf(auth.tenantId, keys),
+        EXPORT_WALK[calls.dialect],
       );
       return mapPages(pages, (rows) => rows.map(listedRowToCall));
     },
@@ -444,6 +443,7 @@ export function createCallService({
       const pages = await exportWalk(
         (after, limit) => calls.listKeys(auth.tenantId, filter, { after, limit }),
         (keys) => calls.ndjsonOf(auth.tenantId, keys),
+        EXPORT_WALK[calls.dialect],
       );
       return mapPages(pages, (rows) => rows.map((row) => `${row.line}\n`).join(''));
     },
