@@ -109,6 +109,8 @@ const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0
 const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
 /** The export's page (src/modules/calls/calls.export.ts), the same on both dialects. */
 const EXPORT_PAGE_ROWS = EXPORT_WALK.sqlite.page;
+/** Back-to-back exports in the flat-memory figure. */
+const EXPORT_REPEATS = 4;
 
 const TARGETS = {
   listHttpP99Ms: 20,
@@ -775,6 +777,7 @@ async function httpReads(fixture: Fixture, mixes: readonly ListMix[]): Promise<v
       for (const format of ['ndjson', 'csv'] as const) {
         await exportFigure(fixture, server, format);
       }
+      await exportRepeatFigure(fixture, server);
     }
   } finally {
     await stopServer(`${dialect} reads`, handle);
@@ -782,6 +785,42 @@ async function httpReads(fixture: Fixture, mixes: readonly ListMix[]): Promise<v
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Later exports' RSS peaks may exceed the first's by this much and still count as flat. */
+const EXPORT_FLAT_GROWTH = 1.15;
+
+/**
+ * Flat memory: the same NDJSON export EXPORT_REPEATS times back to back, each sampled on its
+ * own. Streaming four times the rows must not raise the peak: memory that grew with the rows
+ * sent would show as a higher peak on each run.
+ */
+async function exportRepeatFigure(fixture: Fixture, server: ServerProcess): Promise<void> {
+  const peaks: number[] = [];
+  let rows = 0;
+  for (let run = 0; run < EXPORT_REPEATS; run += 1) {
+    const sampler = new RssSampler(server.pid, 100);
+    try {
+      rows += (await readExport(server.baseUrl, 'ndjson')).rows;
+    } finally {
+      peaks.push(sampler.stop().peakKiB);
+    }
+  }
+  const growth = Math.max(...peaks.slice(1)) / peaks[0]!;
+  add({
+    dialect: fixture.dialect,
+    scenario: 'export',
+    case: `ndjson ×${EXPORT_REPEATS} back to back`,
+    target: {
+      text: `later RSS peaks ≤ ${EXPORT_FLAT_GROWTH}× the first`,
+      ratio: growth / EXPORT_FLAT_GROWTH,
+      met: growth <= EXPORT_FLAT_GROWTH,
+    },
+    notes: [
+      `${rows} rows streamed`,
+      `RSS peaks ${peaks.map((kib) => (kib / 1024).toFixed(0)).join(' / ')} MiB`,
+    ],
+  });
+}
 
 async function exportFigure(
   fixture: Fixture,
