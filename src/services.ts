@@ -1,5 +1,6 @@
 // The composition root: the one place repositories, services and the authenticator are wired.
 // Shared by the server (main.ts), the CLI and the tests.
+import type { ExportWalkSizes } from './modules/calls/calls.export.js';
 import type { Config } from './config.js';
 import type { DatabaseHandle, Dialect } from './db/database.js';
 import { DirectTransactor, GroupCommitTransactor, type Transactor } from './db/transactor.js';
@@ -54,12 +55,15 @@ export interface CreateServicesOptions {
   readonly config: Config;
   readonly database: DatabaseHandle;
   readonly clock?: Clock;
+  /** The export's walk sizes (tests make them small, to cross batches with few calls). */
+  readonly exportWalkSizes?: ExportWalkSizes | undefined;
 }
 
 export function createServices({
   config,
   database,
   clock = systemClock,
+  exportWalkSizes,
 }: CreateServicesOptions): Services {
   const { db, dialect } = database;
   // Group commit only helps SQLite's single writer; PostgreSQL commits per connection.
@@ -79,6 +83,7 @@ export function createServices({
     deliveries: webhookSigningRepository,
     transactor,
     clock,
+    exportWalkSizes,
   });
   const maintenance = createMaintenanceService({
     maintenance: createMaintenanceRepository(db, dialect),

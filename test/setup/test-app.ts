@@ -11,6 +11,7 @@ import { migrateToLatest } from '../../src/db/migrator.js';
 import { buildApp, type App } from '../../src/http/app.js';
 import type { Clock } from '../../src/lib/time.js';
 import { createServices, type Services } from '../../src/services.js';
+import type { ExportWalkSizes } from '../../src/modules/calls/calls.export.js';
 
 export type TestDialect = 'sqlite' | 'postgres';
 
@@ -41,6 +42,7 @@ export interface TestAppOptions {
   readonly env?: Record<string, string>;
   readonly clock?: Clock;
   readonly logger?: Parameters<typeof buildApp>[0]['logger'];
+  readonly exportWalkSizes?: ExportWalkSizes;
 }
 
 let adminPool: pg.Pool | undefined;
@@ -110,7 +112,12 @@ export async function createTestApp(
   });
   const database = openDatabase(config);
   await migrateToLatest(database.db, database.dialect);
-  const services = createServices({ config, database, clock: options.clock });
+  const services = createServices({
+    config,
+    database,
+    clock: options.clock,
+    exportWalkSizes: options.exportWalkSizes,
+  });
   const app = await buildApp({ config, services, logger: options.logger ?? false });
   await app.ready();
   return {

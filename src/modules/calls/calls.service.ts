@@ -24,7 +24,7 @@ import {
 } from './call-merge.js';
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
 import type { CallRepository, ListedCallRow } from './calls.repository.js';
-import { EXPORT_WALK, exportWalk } from './calls.export.js';
+import { EXPORT_WALK, exportWalk, type ExportWalkSizes } from './calls.export.js';
 import { parseCallFilter, searchMatches, type CallFilter } from './call-query.js';
 import { buildStats } from './call-stats.js';
 import { isTimeZone, ZoneOffsets } from '../../lib/time-zones.js';
@@ -87,6 +87,8 @@ export interface CallServiceDeps {
   readonly deliveries: WebhookSigningRepository;
   readonly transactor: Transactor;
   readonly clock: Clock;
+  /** How the export walks the calls; EXPORT_WALK for the dialect unless a test sets it. */
+  readonly exportWalkSizes?: ExportWalkSizes | undefined;
 }
 
 type IngestBody = CreateCallBody | CallStartedWebhookBody | CallCompletedWebhookBody;
@@ -99,6 +101,7 @@ export function createCallService({
   deliveries,
   transactor,
   clock,
+  exportWalkSizes = EXPORT_WALK[calls.dialect],
 }: CallServiceDeps) {
   /**
    * Indexes the calls waiting for the search index when it was called (not those noted since,
@@ -418,9 +421,9 @@ export function createCallService({
     },
 
     /**
-     * The CSV export's pages: the list's filters, newest first (see exportWalk). The filter is
-     * checked and the first page read before anything is sent, so a bad query is a 400 and an
-     * unreachable database a 503, not a truncated file.
+     * The CSV export's pages: the list's filters, newest first (see exportWalk in
+     * calls.export.ts). The filter is checked and the first page read before anything is sent,
+     * so a bad query is a 400 and an unreachable database a 503, not a truncated file.
      */
     async exportPages(auth: AuthContext, query: CallExportQuery): Promise<AsyncIterable<Call[]>> {
       const filter = parseCallFilter(query);
@@ -428,7 +431,7 @@ export function createCallService({
       const pages = await exportWalk(
         (after, limit) => calls.listKeys(auth.tenantId, filter, { after, limit }),
         (keys) => calls.rowsOf(auth.tenantId, keys),
-        EXPORT_WALK[calls.dialect],
+        exportWalkSizes,
       );
       return mapPages(pages, (rows) => rows.map(listedRowToCall));
     },
@@ -443,7 +446,7 @@ export function createCallService({
       const pages = await exportWalk(
         (after, limit) => calls.listKeys(auth.tenantId, filter, { after, limit }),
         (keys) => calls.ndjsonOf(auth.tenantId, keys),
-        EXPORT_WALK[calls.dialect],
+        exportWalkSizes,
       );
       return mapPages(pages, (rows) => rows.map((row) => `${row.line}\n`).join(''));
     },
