@@ -99,7 +99,7 @@ export function openPostgresBench(url: string): BenchDatabase {
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
-    options: `-c max_parallel_workers_per_gather=${parallelWorkers}`,
+    options: `-c max_parallel_workers_per_gather=${parallelWorkers} -c extra_float_digits=1`,
   });
   const recorder = new QueryRecorder();
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: recorder.log });
