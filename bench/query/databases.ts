@@ -5,7 +5,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { loadConfig } from '../../src/config.js';
 import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely';
 import pg from 'pg';
-import type { Dialect } from '../../src/db/database.js';
+import { postgresSessionOptions, type Dialect } from '../../src/db/database.js';
 import type { Database } from '../../src/db/types.js';
 
 /** A statement as Kysely sent it. */
@@ -99,7 +99,7 @@ export function openPostgresBench(url: string): BenchDatabase {
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
-    options: `-c max_parallel_workers_per_gather=${parallelWorkers} -c extra_float_digits=1`,
+    options: postgresSessionOptions(parallelWorkers),
   });
   const recorder = new QueryRecorder();
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), log: recorder.log });

@@ -150,6 +150,16 @@ export function redactDatabaseUrl(url: string): string {
   }
 }
 
+/**
+ * The session settings every connection sends with its start-up (no extra round trip).
+ * extra_float_digits=1 (PostgreSQL's default, pinned against a server or pooler set lower):
+ * every double comes back exact, in the API's records and in the NDJSON lines the database
+ * writes.
+ */
+export function postgresSessionOptions(parallelWorkers: number): string {
+  return `-c max_parallel_workers_per_gather=${parallelWorkers} -c extra_float_digits=1`;
+}
+
 function openPostgres(
   url: string,
   options: PostgresOptions,
@@ -169,10 +179,7 @@ function openPostgres(
     // A transaction left open by a crashed request must not hold row locks for long.
     idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs, 10_000),
     application_name: 'callmind',
-    // Session settings sent with the connection (no extra round trip). extra_float_digits=1
-    // (PostgreSQL's default, pinned against a server or pooler set lower): every double comes
-    // back exact, in the API's records and in the NDJSON lines the database writes.
-    options: `-c max_parallel_workers_per_gather=${options.parallelWorkers} -c extra_float_digits=1`,
+    options: postgresSessionOptions(options.parallelWorkers),
     // Notice a peer that vanished without closing the socket.
     keepAlive: true,
   });

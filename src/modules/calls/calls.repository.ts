@@ -251,7 +251,6 @@ export function createCallRepository(
      * SQLite indexes calls for search in batches after their writes commit (T1600), so a search
      * first has `indexPendingSearch` run; PostgreSQL indexes each write as it commits.
      */
-    dialect,
     defersSearchIndex: dialect === 'sqlite',
 
     /**
@@ -799,22 +798,20 @@ async function rowsInOrder(
 ): Promise<ListedCallRow[]> {
   if (keys.length === 0) return [];
   const byRowid = keys.every((k) => k.r !== undefined);
+  // Unary + on SQLite: it must seek the rowids or ids, not read the tenant's calls off an index
+  // (with no statistics it would, and an export would slow with the square of its size).
+  const tenant =
+    dialect === 'sqlite'
+      ? sql<SqlBool>`+calls.tenant_id = ${tenantId}`
+      : sql<SqlBool>`calls.tenant_id = ${tenantId}`;
   const rows = await reads
     .selectFrom('calls')
     .select(listColumns(dialect, options))
     .select(HAS_TRANSCRIPT.as('has_transcript'))
     .where(
       byRowid
-        ? // Unary +: SQLite must seek the rowids, not read the tenant's calls off an index.
-          sql<SqlBool>`+calls.tenant_id = ${tenantId}
-            AND calls.rowid IN (${sql.join(keys.map((k) => k.r))})`
-        : dialect === 'sqlite'
-          ? // Unary + here too: with no statistics SQLite would read the tenant's calls off
-            // its index rather than seek the ids (an export slowed with the square of its size).
-            sql<SqlBool>`+calls.tenant_id = ${tenantId}
-            AND calls.id IN (${sql.join(keys.map((k) => k.id))})`
-          : sql<SqlBool>`calls.tenant_id = ${tenantId}
-            AND calls.id IN (${sql.join(keys.map((k) => k.id))})`,
+        ? sql<SqlBool>`${tenant} AND calls.rowid IN (${sql.join(keys.map((k) => k.r))})`
+        : sql<SqlBool>`${tenant} AND calls.id IN (${sql.join(keys.map((k) => k.id))})`,
     )
     .execute();
   const byId = new Map(rows.map((row) => [row.id, row]));

@@ -23,7 +23,7 @@ import {
   type Owner,
 } from './call-merge.js';
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
-import type { CallRepository, ListedCallRow } from './calls.repository.js';
+import type { CallKey, CallRepository, ListedCallRow } from './calls.repository.js';
 import { EXPORT_WALK, exportWalk, type ExportWalkSizes } from './calls.export.js';
 import { parseCallFilter, searchMatches, type CallFilter } from './call-query.js';
 import { buildStats } from './call-stats.js';
@@ -87,7 +87,7 @@ export interface CallServiceDeps {
   readonly deliveries: WebhookSigningRepository;
   readonly transactor: Transactor;
   readonly clock: Clock;
-  /** How the export walks the calls; EXPORT_WALK for the dialect unless a test sets it. */
+  /** How the export walks the calls; EXPORT_WALK unless a test sets it. */
   readonly exportWalkSizes?: ExportWalkSizes | undefined;
 }
 
@@ -101,7 +101,7 @@ export function createCallService({
   deliveries,
   transactor,
   clock,
-  exportWalkSizes = EXPORT_WALK[calls.dialect],
+  exportWalkSizes = EXPORT_WALK,
 }: CallServiceDeps) {
   /**
    * Indexes the calls waiting for the search index when it was called (not those noted since,
@@ -134,6 +134,26 @@ export function createCallService({
    */
   async function searchable(filter: CallFilter): Promise<void> {
     if (filter.search !== undefined) await indexPendingSearch();
+  }
+
+  /**
+   * An export's pages of the calls matching `query`, newest first, each read by `read` from its
+   * calls' keys (see exportWalk in calls.export.ts). The filter is checked and the first page
+   * read before anything is sent, so a bad query is a 400 and an unreachable database a 503,
+   * not a truncated file.
+   */
+  async function exportPagesOf<Row>(
+    auth: AuthContext,
+    query: CallExportQuery,
+    read: (tenantId: string, keys: CallKey[]) => Promise<Row[]>,
+  ): Promise<AsyncIterable<Row[]>> {
+    const filter = parseCallFilter(query);
+    await searchable(filter);
+    return exportWalk(
+      (after, limit) => calls.listKeys(auth.tenantId, filter, { after, limit }),
+      (keys) => read(auth.tenantId, keys),
+      exportWalkSizes,
+    );
   }
 
   return {
@@ -420,18 +440,10 @@ export function createCallService({
       });
     },
 
-    /**
-     * The CSV export's pages: the list's filters, newest first (see exportWalk in
-     * calls.export.ts). The filter is checked and the first page read before anything is sent,
-     * so a bad query is a 400 and an unreachable database a 503, not a truncated file.
-     */
+    /** The CSV export's pages of calls: the list's filters, newest first. */
     async exportPages(auth: AuthContext, query: CallExportQuery): Promise<AsyncIterable<Call[]>> {
-      const filter = parseCallFilter(query);
-      await searchable(filter);
-      const pages = await exportWalk(
-        (after, limit) => calls.listKeys(auth.tenantId, filter, { after, limit }),
-        (keys) => calls.rowsOf(auth.tenantId, keys),
-        exportWalkSizes,
+      const pages = await exportPagesOf(auth, query, (tenantId, keys) =>
+        calls.rowsOf(tenantId, keys),
       );
       return mapPages(pages, (rows) => rows.map(listedRowToCall));
     },
@@ -441,12 +453,8 @@ export function createCallService({
      * database as its JSON record (the same as GET's), so the server only joins text.
      */
     async exportNdjson(auth: AuthContext, query: CallExportQuery): Promise<AsyncIterable<string>> {
-      const filter = parseCallFilter(query);
-      await searchable(filter);
-      const pages = await exportWalk(
-        (after, limit) => calls.listKeys(auth.tenantId, filter, { after, limit }),
-        (keys) => calls.ndjsonOf(auth.tenantId, keys),
-        exportWalkSizes,
+      const pages = await exportPagesOf(auth, query, (tenantId, keys) =>
+        calls.ndjsonOf(tenantId, keys),
       );
       return mapPages(pages, (rows) => rows.map((row) => `${row.line}\n`).join(''));
     },
