@@ -7,6 +7,11 @@ import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js
 import { expectStatsOf } from '../stats-model.js';
 
 type Params = Record<string, string | string[]>;
+type ListedPage = {
+  data: Array<Record<string, unknown>>;
+  nextCursor: string | null;
+  total: number;
+};
 
 const AGENTS = ['agent_q1', 'agent_q2', 'agent_q3'];
 const STATUSES = ['ringing', 'in-progress', 'completed', 'missed', 'failed'];
@@ -597,7 +602,7 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
   );
 
   it('each NDJSON line is the call exactly as GET returns it, whatever its values', async () => {
-    // The database writes these lines (calls.repository.ts, callJsonLine): numbers it could
+    // The database writes these lines (calls.repository.ts, callJson): numbers it could
     // round, strings it must escape, JSON it embeds, and nulls.
     const odd = [
       {
@@ -644,6 +649,100 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
       expect(Object.keys(exported)).toEqual(Object.keys(got.json()));
     }
     expect(lines.map((line) => (JSON.parse(line) as Call).id).sort()).toEqual([...ids].sort());
+    for (const id of ids) {
+      await t.app.inject({ method: 'DELETE', url: `/api/call-history/${id}` });
+    }
+  });
+
+  it('each listed call is the call as GET returns it, whatever its values and the plan', async () => {
+    // Pages without a search are written by the database too (repository listJson): the same
+    // hostile values, through the plain plan, the facet plan, every sort and both shapes.
+    const agentId = 'agent_list_json';
+    const odd = [
+      {
+        callerName: 'Zoë "Q" \\ O\'Brien \u0001\u001f\u2028\u2029 😀 </script>',
+        duration: 12.345678901234567,
+        cost: 0.000001,
+        summary: 'tab\there\r\nnew line',
+        topics: ['odd', 'b, "c"'],
+        collectedData: {
+          nested: { list: [1, 2.5, -0.1, true, null, 'x'], empty: {} },
+          big: 123456789012,
+          tiny: 1e-7,
+          text: 'ünïcödé',
+        },
+      },
+      { duration: 0.1, cost: 2, topics: ['odd'], collectedData: { plan: 'odd' } },
+      { duration: 0, cost: 1234.567891, transcript: 'Agent: "hi"\n\u2028 a \\ back' },
+      { duration: 86_399.999, cost: 0, transcript: ' ' },
+    ];
+    const ids: string[] = [];
+    for (const [index, fields] of odd.entries()) {
+      const created = await ingest({
+        agentId,
+        callSid: newCallSid(),
+        status: 'completed',
+        startedAt: new Date(Date.UTC(2032, 0, 1) + index * 1000).toISOString(),
+        ...fields,
+      });
+      ids.push(created.id);
+    }
+    ids.push((await ingest({ agentId, callSid: newCallSid() })).id);
+    const calls = new Map<string, Record<string, unknown>>();
+    for (const id of ids) {
+      const got = await t.app.inject({ method: 'GET', url: `/api/call-history/${id}` });
+      calls.set(id, got.json<Record<string, unknown>>());
+    }
+    /** The call as the list shows it: GET's record, the transcript only when asked for. */
+    const listed = (call: Record<string, unknown>, withTranscript: boolean) => {
+      const { transcript, ...rest } = call;
+      return {
+        ...rest,
+        ...(withTranscript ? { transcript } : {}),
+        hasTranscript: transcript !== null,
+      };
+    };
+    const plans: Params[] = [
+      { agentId },
+      { agentId, topic: 'odd' },
+      { 'collectedData.plan': 'odd' },
+    ];
+    for (const params of plans) {
+      for (const sort of ['newest', 'oldest', 'longest']) {
+        for (const include of [undefined, 'transcript']) {
+          const query = { ...params, sort, includeTotal: 'true', limit: '2' };
+          if (include !== undefined) Object.assign(query, { include });
+          const pages: Array<Record<string, unknown>> = [];
+          const totals: number[] = [];
+          let cursor: string | null = null;
+          do {
+            const url: string = `/api/call-history?${new URLSearchParams({
+              ...query,
+              ...(cursor === null ? {} : { cursor }),
+            } as Record<string, string>).toString()}`;
+            const res: Awaited<ReturnType<TestApp['app']['inject']>> = await t.app.inject({
+              method: 'GET',
+              url,
+            });
+            expect(res.statusCode, res.body).toBe(200);
+            expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+            const body = res.json<ListedPage>();
+            expect(Object.keys(body)).toEqual(['data', 'nextCursor', 'total']);
+            totals.push(body.total);
+            pages.push(...body.data);
+            cursor = body.nextCursor;
+          } while (cursor !== null);
+          const expected = pages.map((call) => listed(calls.get(call.id as string)!, !!include));
+          expect(pages, JSON.stringify({ params, sort, include })).toEqual(expected);
+          for (const [index, call] of pages.entries()) {
+            expect(Object.keys(call)).toEqual(Object.keys(expected[index]!));
+          }
+          const wanted = 'topic' in params ? 2 : 'collectedData.plan' in params ? 1 : ids.length;
+          expect(pages).toHaveLength(wanted);
+          expect(new Set(totals)).toEqual(new Set([wanted]));
+        }
+      }
+    }
     for (const id of ids) {
       await t.app.inject({ method: 'DELETE', url: `/api/call-history/${id}` });
     }

@@ -1,6 +1,6 @@
 // The export's two formats, written a page at a time so memory stays flat however many calls
 // there are: NDJSON (one call record per line, as the API returns it, built by the database:
-// see callJsonLine in calls.repository.ts) and CSV, built here.
+// see callJson in calls.repository.ts) and CSV, built here.
 import { csvRow } from '../../lib/csv.js';
 import type { CallKey, PagePosition } from './calls.repository.js';
 import type { Call } from './calls.schemas.js';

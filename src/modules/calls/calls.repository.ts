@@ -100,7 +100,7 @@ export interface ListCallsOptions {
  * call's key (listKeys), or its id and NDJSON line (ndjsonOf); their rows are then typed as
  * listed rows (see listColumns), and only those two methods ask, giving them their own types.
  */
-type ListPlanOptions = ListCallsOptions & { readonly select?: 'keys' | 'ndjson' };
+type ListPlanOptions = ListCallsOptions & { readonly select?: 'keys' | 'ndjson' | 'json' };
 
 /** A call's place in a page: its id, its sort key and, on SQLite, its rowid. */
 export interface CallKey {
@@ -112,6 +112,13 @@ export interface CallKey {
 /** A call as the export's NDJSON line. */
 export interface NdjsonCallRow {
   readonly id: string;
+  readonly line: string;
+}
+
+/** A listed call as the list's JSON record (see listJson), with its place in the sort. */
+export interface JsonListedCallRow {
+  readonly id: string;
+  readonly sort_key: string | number;
   readonly line: string;
 }
 
@@ -145,18 +152,25 @@ function listColumns(
   if (options.select === undefined) return listedColumns(options.withTranscript);
   const columns =
     options.select === 'ndjson'
-      ? ['calls.id', callJsonLine(dialect).as('line')]
-      : // The rowid lets SQLite read the page behind the keys by seeking (rowsInOrder).
-        dialect === 'sqlite'
-        ? ['calls.id', sql<number>`calls.rowid`.as('r')]
-        : ['calls.id'];
+      ? ['calls.id', callJson(dialect, CALL_JSON_FIELDS).as('line')]
+      : options.select === 'json'
+        ? ['calls.id', callJson(dialect, listedJsonFields(options.withTranscript)).as('line')]
+        : // The rowid lets SQLite read the page behind the keys by seeking (rowsInOrder).
+          dialect === 'sqlite'
+          ? ['calls.id', sql<number>`calls.rowid`.as('r')]
+          : ['calls.id'];
   return columns as unknown as ReturnType<typeof listedColumns>;
 }
 
+/** A field of a record the database writes as JSON: its key, its column and how it is written. */
+type JsonField = readonly [
+  key: string,
+  column: string,
+  kind: 'value' | 'number' | 'json' | 'dollars' | 'present',
+];
+
 /** A call's fields in the API's record, in toCall's order (calls.service.ts), from its columns. */
-const CALL_JSON_FIELDS: ReadonlyArray<
-  readonly [key: string, column: string, kind: 'value' | 'number' | 'json' | 'dollars']
-> = [
+const CALL_JSON_FIELDS: readonly JsonField[] = [
   ['id', 'id', 'value'],
   ['callSid', 'call_sid', 'value'],
   ['agentId', 'agent_id', 'value'],
@@ -182,27 +196,41 @@ const CALL_JSON_FIELDS: ReadonlyArray<
 ];
 
 /**
- * The call as the API's JSON record, built by the database: the export's NDJSON line. The
+ * A listed call's fields, in the list's order (calls.service.ts): the record's without the
+ * transcript, the transcript when asked for, then whether there is one.
+ */
+function listedJsonFields(withTranscript: boolean): readonly JsonField[] {
+  return [
+    ...CALL_JSON_FIELDS.filter(([key]) => key !== 'transcript'),
+    ...(withTranscript ? [['transcript', 'transcript', 'value'] as const] : []),
+    ['hasTranscript', 'transcript', 'present'],
+  ];
+}
+
+/**
+ * The call as a JSON record built by the database: the export's NDJSON line, a list's record. The
  * main thread then only joins text, where building objects and serialising them cost it twice
  * what the database spends (profiled). PostgreSQL writes numbers in their shortest exact form;
  * SQLite's json_object keeps 15 digits, so a fraction is written with 17 (exact, if longer than
  * JavaScript would write it) and a whole number as an integer. Tested against GET for both.
  */
-function callJsonLine(dialect: Dialect): RawBuilder<string> {
+function callJson(dialect: Dialect, jsonFields: readonly JsonField[]): RawBuilder<string> {
   if (dialect === 'postgres') {
-    const fields = CALL_JSON_FIELDS.map(([key, column, kind]) => {
+    const fields = jsonFields.map(([key, column, kind]) => {
       const value = sql.ref(`calls.${column}`);
       const expression =
         kind === 'json'
           ? sql`${value}::json`
           : kind === 'dollars'
             ? sql`${value} / 1000000::float8`
-            : value;
+            : kind === 'present'
+              ? sql`(${value} IS NOT NULL)`
+              : value;
       return sql`${expression} AS ${sql.id(key)}`;
     });
     return sql<string>`(SELECT row_to_json(j)::text FROM (SELECT ${sql.join(fields)}) AS j)`;
   }
-  const fields = CALL_JSON_FIELDS.map(([key, column, kind]) => {
+  const fields = jsonFields.map(([key, column, kind]) => {
     const value = sql.ref(`calls.${column}`);
     const number = (n: RawBuilder<unknown>) => sql`CASE WHEN ${n} IS NULL THEN NULL
       WHEN ${n} = CAST(${n} AS INTEGER) THEN CAST(${n} AS INTEGER)
@@ -214,7 +242,9 @@ function callJsonLine(dialect: Dialect): RawBuilder<string> {
           ? number(sql`${value}`)
           : kind === 'dollars'
             ? number(sql`${value} / 1000000.0`)
-            : value;
+            : kind === 'present'
+              ? sql`json(CASE WHEN ${value} IS NULL THEN 'false' ELSE 'true' END)`
+              : value;
     return sql`${sql.lit(key)}, ${expression}`;
   });
   return sql<string>`json_object(${sql.join(fields)})`;
@@ -414,7 +444,26 @@ export function createCallRepository(
       return rowsInOrder(reads, dialect, tenantId, keys, { withTranscript: true });
     },
 
-    /** The calls behind `keys`, in their order, as NDJSON lines (see callJsonLine). */
+    /**
+     * As list, each call as the list's JSON record, built by the database (see callJson): a
+     * page is then joined text, not objects built and serialised. Not for a search, whose
+     * records carry their matches (found in the service).
+     */
+    async listJson(
+      tenantId: string,
+      filter: CallFilter,
+      options: ListCallsOptions,
+    ): Promise<JsonListedCallRow[]> {
+      if (filter.search !== undefined) throw new Error('listJson does not search; use list');
+      const rows = await listPlan(reads, dialect, searchPlans, tenantId, filter, {
+        ...options,
+        select: 'json',
+      });
+      // select: 'json' selected the id and the line; every plan adds the sort key.
+      return rows as unknown as JsonListedCallRow[];
+    },
+
+    /** The calls behind `keys`, in their order, as NDJSON lines (see callJson). */
     async ndjsonOf(tenantId: string, keys: readonly CallKey[]): Promise<NdjsonCallRow[]> {
       const rows = await rowsInOrder(reads, dialect, tenantId, keys, {
         withTranscript: true,
