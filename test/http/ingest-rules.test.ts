@@ -7,7 +7,10 @@ describe.each(TEST_DIALECTS)('ingest rules (%s)', (dialect) => {
   let t: TestApp;
   let baseUrl: string;
   beforeAll(async () => {
-    t = await createTestApp(dialect);
+    // 100 PATCHes of one row queue for its lock on a pool of 10 connections. On a loaded
+    // machine the last can wait past the default 3 s for a connection and rightly get a 503;
+    // these tests are about what is kept, so they give the wait room.
+    t = await createTestApp(dialect, { env: { DATABASE_CONNECT_TIMEOUT_MS: '30000' } });
     baseUrl = await t.listen();
   });
   afterAll(() => t.close());
