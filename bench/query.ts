@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
+import { createMemoryChangeChannel } from '../src/db/change-channel.js';
 import { loadConfig } from '../src/config.js';
 import type { Dialect } from '../src/db/database.js';
 import { parseCallFilter } from '../src/modules/calls/call-query.js';
@@ -400,6 +401,8 @@ async function inProcess(fixture: Fixture): Promise<{ mixes: ListMix[]; sizes: A
         db: bench.db,
         readDb: bench.db,
         dialect,
+        // The bench reads; nothing listens for changes.
+        changes: createMemoryChangeChannel(),
         description: fixture.location,
         close: async () => {},
       },

@@ -10,6 +10,13 @@ import { createAgentService, type AgentService } from './modules/agents/agents.s
 import { createCallRepository } from './modules/calls/calls.repository.js';
 import { createCallRollupRepository } from './modules/calls/call-rollups.repository.js';
 import { createCallService, type CallService } from './modules/calls/calls.service.js';
+import {
+  CALL_STREAM_SETTINGS,
+  createCallStreamService,
+  type CallChange,
+  type CallStreamService,
+  type CallStreamSettings,
+} from './modules/calls/call-stream.js';
 import { createMaintenanceRepository } from './modules/maintenance/maintenance.repository.js';
 import {
   createMaintenanceService,
@@ -43,6 +50,7 @@ export interface Services {
   readonly agents: AgentService;
   readonly apiKeys: ApiKeyService;
   readonly calls: CallService;
+  readonly callStream: CallStreamService;
   readonly health: HealthService;
   readonly maintenance: MaintenanceService;
   readonly transfer: TransferService;
@@ -57,6 +65,8 @@ export interface CreateServicesOptions {
   readonly clock?: Clock;
   /** The export's walk sizes (tests make them small, to cross batches with few calls). */
   readonly exportWalkSizes?: ExportWalkSizes | undefined;
+  /** The live stream's rounds and bounds (tests lower maxStreams). */
+  readonly callStreamSettings?: CallStreamSettings | undefined;
 }
 
 export function createServices({
@@ -64,6 +74,7 @@ export function createServices({
   database,
   clock = systemClock,
   exportWalkSizes,
+  callStreamSettings = CALL_STREAM_SETTINGS,
 }: CreateServicesOptions): Services {
   const { db, dialect } = database;
   // Group commit only helps SQLite's single writer; PostgreSQL commits per connection.
@@ -77,13 +88,21 @@ export function createServices({
     registerUnknownAgents: config.devMode,
   });
   const webhookSigningRepository = createWebhookSigningRepository(db);
+  const callRepository = createCallRepository(db, dialect, database.readDb);
+  const callStream = createCallStreamService({
+    channel: database.changes,
+    calls: callRepository,
+    settings: callStreamSettings,
+  });
+  const publishChange = (change: CallChange) => callStream.publish(change);
   const calls = createCallService({
-    calls: createCallRepository(db, dialect, database.readDb),
+    calls: callRepository,
     agents,
     deliveries: webhookSigningRepository,
     transactor,
     clock,
     exportWalkSizes,
+    publishChange,
   });
   const maintenance = createMaintenanceService({
     maintenance: createMaintenanceRepository(db, dialect),
@@ -92,6 +111,7 @@ export function createServices({
     clock,
     retentionDays: config.maintenance.retentionDays,
     staleCallAfterMinutes: config.maintenance.staleCallAfterMinutes,
+    publishChange,
   });
   const webhookSigning = createWebhookSigningService({
     signing: webhookSigningRepository,
@@ -121,6 +141,7 @@ export function createServices({
     agents,
     apiKeys,
     calls,
+    callStream,
     health: createHealthService({ health: createHealthRepository(db) }),
     maintenance,
     webhookSigning,

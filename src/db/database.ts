@@ -5,6 +5,11 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import type { Config, SqliteSynchronous } from '../config.js';
+import {
+  createMemoryChangeChannel,
+  createPostgresChangeChannel,
+  type ChangeChannel,
+} from './change-channel.js';
 import { isTransientDatabaseError } from './errors.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 import { createReaderKysely, SqliteReaderPool } from './sqlite-reader.js';
@@ -20,6 +25,11 @@ export interface DatabaseHandle {
    */
   readonly readDb: Kysely<Database>;
   readonly dialect: Dialect;
+  /**
+   * What the instances sharing this database tell each other about writes (the live stream):
+   * in memory on SQLite, LISTEN/NOTIFY on PostgreSQL. Closed with the database.
+   */
+  readonly changes: ChangeChannel;
   /** Where the data lives, for logs: a file path, or a URL without its password. */
   readonly description: string;
   close(): Promise<void>;
@@ -63,12 +73,15 @@ export function openDatabase(
           cacheKib: (config.sqlite.cacheMb ?? DEFAULT_CACHE_MB) * 1024,
         })
       : undefined;
+  const changes = createMemoryChangeChannel();
   return {
     db,
     readDb: readerPool === undefined ? db : createReaderKysely(readerPool),
     dialect: 'sqlite',
+    changes,
     description: path.resolve(target.file),
     close: async () => {
+      await changes.close();
       await readerPool?.close();
       if (connection.open) connection.close();
     },
@@ -160,6 +173,9 @@ export function postgresSessionOptions(parallelWorkers: number): string {
   return `-c max_parallel_workers_per_gather=${parallelWorkers} -c extra_float_digits=1`;
 }
 
+/** The NOTIFY channel the instances sharing a PostgreSQL database tell each other on. */
+const CHANGE_CHANNEL = 'callmind_changes';
+
 function openPostgres(
   url: string,
   options: PostgresOptions,
@@ -192,12 +208,20 @@ function openPostgres(
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool: destroyingBrokenClients(pool) }),
   });
+  const changes = createPostgresChangeChannel(db, {
+    channel: CHANGE_CHANNEL,
+    connectionString: url,
+    sessionOptions: postgresSessionOptions(options.parallelWorkers),
+    listenTimeoutMs: options.connectTimeoutMs,
+  });
   return {
     db,
     readDb: db,
     dialect: 'postgres',
+    changes,
     description: redactDatabaseUrl(url),
     close: async () => {
+      await changes.close();
       if (!pool.ended) await pool.end();
     },
   };

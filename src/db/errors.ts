@@ -9,6 +9,8 @@ const TRANSIENT_DB_CODES = new Set([
   'SQLITE_CANTOPEN',
   // A reader thread (sqlite-reader.ts) that died; the next read gets a new one.
   'SQLITE_READER_EXITED',
+  // The live stream's LISTEN connection (change-channel.ts) could not open in time.
+  'CHANGE_CHANNEL_UNAVAILABLE',
 ]);
 
 // PostgreSQL SQLSTATE classes and codes that mean "not now" rather than "never": connection

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServer, type ServerProcess } from '../setup/server-process.js';
 import { callStartBody, completionBody, newAgentId, newCallSid } from '../factories.js';
+import { openEventStream, type StreamEvent } from '../setup/sse.js';
 import { createTestPostgresDatabase, TEST_DIALECTS } from '../setup/test-app.js';
 
 describe.runIf(TEST_DIALECTS.includes('postgres'))('two instances, one database (postgres)', () => {
@@ -134,5 +135,43 @@ describe.runIf(TEST_DIALECTS.includes('postgres'))('two instances, one database 
     }
     const stats = await request(servers[1]!, 'GET', `/api/call-history/stats?agentId=${agentId}`);
     expect(stats.body.total).toBe(20);
+  });
+
+  it("a live stream on one instance hears the other's writes, and catches up after losing LISTEN", async () => {
+    const [a, b] = servers as [ServerProcess, ServerProcess];
+    const live = await openEventStream(`${a.baseUrl}/api/call-history/stream`);
+    try {
+      expect(live.status).toBe(200);
+      await live.next((event) => event.event === 'ready');
+      const isCall = (id: string, status: string) => (event: StreamEvent) =>
+        event.event === 'call' &&
+        (JSON.parse(event.data) as { id: string; status: string }).id === id &&
+        (JSON.parse(event.data) as { status: string }).status === status;
+      const created = await request(b, 'POST', '/api/call-history', callStartBody());
+      const id = String(created.body.id);
+      await live.next(isCall(id, 'in-progress'));
+      await request(b, 'PATCH', `/api/call-history/${id}/status`, completionBody());
+      await live.next(isCall(id, 'completed'));
+
+      // The listening connection dies (a failover, an idle-connection reaper): what was sent
+      // meanwhile is lost, so once the instance listens again its streams are told to refresh.
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        const killed = await client.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE application_name = 'callmind_listen' AND datname = current_database()`,
+        );
+        // Only instance A listens: an instance opens its LISTEN connection with its first stream.
+        expect(killed.rowCount).toBe(1);
+      } finally {
+        await client.end();
+      }
+      await live.next((event) => event.event === 'refresh', 15_000);
+      const later = await request(b, 'POST', '/api/call-history', callStartBody());
+      await live.next(isCall(String(later.body.id), 'in-progress'));
+    } finally {
+      live.close();
+    }
   });
 });

@@ -109,8 +109,8 @@ export interface CallKey {
   readonly r?: number;
 }
 
-/** A call as the export's NDJSON line. */
-export interface NdjsonCallRow {
+/** A call as JSON text: the export's NDJSON line, or a listed record (listedJsonOf). */
+export interface CallJsonRow {
   readonly id: string;
   readonly line: string;
 }
@@ -463,13 +463,28 @@ export function createCallRepository(
       return rows as unknown as JsonListedCallRow[];
     },
 
+    /**
+     * The tenant's calls among `ids`, each as the list's JSON record (see listJson), without
+     * transcripts; an id with no call of the tenant has no row. For the live stream.
+     */
+    async listedJsonOf(tenantId: string, ids: readonly string[]): Promise<CallJsonRow[]> {
+      const rows = await rowsInOrder(
+        reads,
+        dialect,
+        tenantId,
+        ids.map((id) => ({ id, sort_key: '' })),
+        { withTranscript: false, select: 'json' },
+      );
+      return rows as unknown as CallJsonRow[];
+    },
+
     /** The calls behind `keys`, in their order, as NDJSON lines (see callJson). */
-    async ndjsonOf(tenantId: string, keys: readonly CallKey[]): Promise<NdjsonCallRow[]> {
+    async ndjsonOf(tenantId: string, keys: readonly CallKey[]): Promise<CallJsonRow[]> {
       const rows = await rowsInOrder(reads, dialect, tenantId, keys, {
         withTranscript: true,
         select: 'ndjson',
       });
-      return rows as unknown as NdjsonCallRow[];
+      return rows as unknown as CallJsonRow[];
     },
 
     /** A relevance-sorted page of a search: see listByRelevance. */

@@ -34,11 +34,17 @@ const problems = {
   503: ProblemSchema,
 };
 
+/** A stream whose client has this much unsent is dropped; it reconnects and reads again. */
+const STREAM_BUFFER_LIMIT = 1024 * 1024;
+/** A comment line this often keeps proxies and load balancers from closing an idle stream. */
+const STREAM_HEARTBEAT_MS = 15_000;
+const STREAM_RETRY_MS = 2_000;
+
 export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app,
   { services },
 ) => {
-  const { calls } = services;
+  const { calls, callStream } = services;
 
   app.post(
     '/api/call-history',
@@ -150,6 +156,66 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       },
     },
     (request) => calls.eraseCaller(request.auth, request.body),
+  );
+
+  // Server-sent events: the tenant's calls as they are created, change or go (see
+  // call-stream.ts). The response is written by hand, as a stream that stays open, so the
+  // headers the hooks set on `reply` are set here again.
+  app.addHook('preClose', async () => callStream.endAll());
+  app.get(
+    '/api/call-history/stream',
+    {
+      config: { access: 'calls:read' },
+      schema: {
+        operationId: 'streamCalls',
+        summary: 'Server-sent events: calls as they are created, change or are deleted',
+        response: {
+          200: Type.Unsafe<never>({ type: 'string', description: 'text/event-stream' }),
+          ...problems,
+        },
+      },
+    },
+    async (request, reply) => {
+      const raw = reply.raw;
+      let ended = false;
+      let release = () => {};
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        release();
+        if (!raw.writableEnded) raw.end();
+      };
+      // Opened before anything is sent: if the instance cannot listen, the client gets a 503.
+      const close = await callStream.open(request.auth.tenantId, {
+        send: (events) => {
+          if (ended) return true;
+          raw.write(events.map(({ event, data }) => `event: ${event}\ndata: ${data}\n\n`).join(''));
+          return raw.writableLength <= STREAM_BUFFER_LIMIT;
+        },
+        end,
+      });
+      reply.hijack();
+      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), STREAM_HEARTBEAT_MS);
+      release = () => {
+        clearInterval(heartbeat);
+        close();
+      };
+      // The client may have gone (or the server begun to stop) while the stream was opening.
+      if (ended || raw.destroyed) {
+        ended = false;
+        end();
+        return;
+      }
+      raw.on('close', end);
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id,
+      });
+      // How long a browser waits before reconnecting; then `ready`: changes from now on arrive.
+      raw.write(`retry: ${STREAM_RETRY_MS}\n\nevent: ready\ndata: {}\n\n`);
+    },
   );
 
   app.get(

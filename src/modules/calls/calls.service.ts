@@ -23,6 +23,7 @@ import {
   type Owner,
 } from './call-merge.js';
 import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
+import type { CallChange } from './call-stream.js';
 import type { CallKey, CallRepository, ListedCallRow } from './calls.repository.js';
 import { EXPORT_WALK, exportWalk, type ExportWalkSizes } from './calls.export.js';
 import { parseCallFilter, searchMatches, type CallFilter } from './call-query.js';
@@ -89,6 +90,8 @@ export interface CallServiceDeps {
   readonly clock: Clock;
   /** How the export walks the calls; EXPORT_WALK unless a test sets it. */
   readonly exportWalkSizes?: ExportWalkSizes | undefined;
+  /** Tells the live streams about a committed write (call-stream.ts). */
+  readonly publishChange: (change: CallChange) => void;
 }
 
 type IngestBody = CreateCallBody | CallStartedWebhookBody | CallCompletedWebhookBody;
@@ -102,6 +105,7 @@ export function createCallService({
   transactor,
   clock,
   exportWalkSizes = EXPORT_WALK,
+  publishChange,
 }: CallServiceDeps) {
   /**
    * Indexes the calls waiting for the search index when it was called (not those noted since,
@@ -156,7 +160,7 @@ export function createCallService({
     );
   }
 
-  return {
+  const service = {
     /**
      * The search index's upkeep on SQLite (every SEARCH_INDEX_INTERVAL_MS in the server, after
      * an import): adds the calls waiting for it, in batches. Returns how many.
@@ -180,7 +184,7 @@ export function createCallService({
       if (kind !== 'create') input.status ??= DEFAULT_STATUS[kind];
       const payload = eventPayload(body);
       const callSid = body.callSid;
-      return transactor.write(async (trx) => {
+      const result = await transactor.write(async (trx): Promise<IngestResult> => {
         const now = clock().toISOString();
         const callsInTrx = calls.inTransaction(trx);
         const deliveriesInTrx = deliveries.inTransaction(trx);
@@ -269,13 +273,17 @@ export function createCallService({
         }
         return { call: toCall(merged), created: false, replayed: false };
       });
+      if (!result.replayed && result.call !== undefined) {
+        publishChange({ tenantId: auth.tenantId, kind: 'upsert', callId: result.call.id });
+      }
+      return result;
     },
 
     /** PATCH /api/call-history/{id}/status: repeatable; a final status never goes back (409). */
     async updateStatus(auth: AuthContext, id: string, body: UpdateCallStatusBody): Promise<Call> {
       const input = normaliseInput(body);
       const payload = eventPayload(body);
-      return transactor.write(async (trx) => {
+      const call = await transactor.write(async (trx) => {
         const now = clock().toISOString();
         const callsInTrx = calls.inTransaction(trx);
         const stored = await callsInTrx.getByIdForUpdate(auth.tenantId, id);
@@ -309,6 +317,8 @@ export function createCallService({
         });
         return toCall(merged);
       });
+      publishChange({ tenantId: auth.tenantId, kind: 'upsert', callId: id });
+      return call;
     },
 
     async get(auth: AuthContext, id: string): Promise<Call> {
@@ -330,6 +340,7 @@ export function createCallService({
         calls.inTransaction(trx).delete(auth.tenantId, id),
       );
       if (!deleted) throw callNotFound(id);
+      publishChange({ tenantId: auth.tenantId, kind: 'delete', callId: id });
     },
 
     /**
@@ -341,7 +352,7 @@ export function createCallService({
     async listJson(auth: AuthContext, query: ListCallsQuery): Promise<string> {
       const { filter, sort, limit, after } = listRequest(query);
       if (filter.search !== undefined || sort === 'relevance') {
-        return JSON.stringify(await this.list(auth, query));
+        return JSON.stringify(await service.list(auth, query));
       }
       const [rows, total] = await Promise.all([
         calls.listJson(auth.tenantId, filter, {
@@ -489,6 +500,7 @@ export function createCallService({
       const deleted = await transactor.write((trx) =>
         calls.inTransaction(trx).deleteByCaller(auth.tenantId, body.callerNumber),
       );
+      if (deleted > 0) publishChange({ tenantId: auth.tenantId, kind: 'bulk' });
       return { deleted };
     },
 
@@ -512,6 +524,7 @@ export function createCallService({
       };
     },
   };
+  return service;
 }
 
 /**

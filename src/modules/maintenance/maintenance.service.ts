@@ -4,6 +4,7 @@
 // stats rollups' delta rows (PostgreSQL). Also the tenant setting they read. Each batch is its
 // own short write; a sweep does a bounded amount of work, so one tick never holds the database
 // for long and a backlog drains over several ticks.
+import type { CallChange } from '../calls/call-stream.js';
 import type { Transactor } from '../../db/transactor.js';
 import type { Clock } from '../../lib/time.js';
 import type { CallRollupRepository } from '../calls/call-rollups.repository.js';
@@ -35,6 +36,8 @@ export interface MaintenanceServiceDeps {
   readonly clock: Clock;
   readonly retentionDays: number;
   readonly staleCallAfterMinutes: number;
+  /** Tells the live streams about committed changes (calls/call-stream.ts). */
+  readonly publishChange: (change: CallChange) => void;
 }
 
 export type MaintenanceService = ReturnType<typeof createMaintenanceService>;
@@ -46,6 +49,7 @@ export function createMaintenanceService({
   clock,
   retentionDays,
   staleCallAfterMinutes,
+  publishChange,
 }: MaintenanceServiceDeps) {
   const settingsOf = (own: number | null): RetentionSettings => ({
     retentionDays: own,
@@ -84,14 +88,18 @@ export function createMaintenanceService({
       let ended = 0;
       if (staleCallAfterMinutes > 0) {
         const cutoff = new Date(now.getTime() - staleCallAfterMinutes * 60_000).toISOString();
-        ended = await inBatches(() =>
-          transactor.write(async (trx) => {
+        ended = await inBatches(async () => {
+          const stale = await transactor.write(async (trx) => {
             const repo = maintenance.inTransaction(trx);
-            const stale = await repo.claimStaleCalls(cutoff, BATCH);
-            for (const call of stale) await repo.endStaleCall(call, now.toISOString());
-            return stale.length;
-          }),
-        );
+            const claimed = await repo.claimStaleCalls(cutoff, BATCH);
+            for (const call of claimed) await repo.endStaleCall(call, now.toISOString());
+            return claimed;
+          });
+          for (const call of stale) {
+            publishChange({ tenantId: call.tenantId, kind: 'upsert', callId: call.id });
+          }
+          return stale.length;
+        });
       }
 
       const cutoffFor = (days: number) => new Date(now.getTime() - days * DAY_MS).toISOString();
@@ -113,6 +121,8 @@ export function createMaintenanceService({
           ),
         );
       }
+      // Calls of any tenant went: every live stream reads its list again.
+      if (deleted > 0) publishChange({ tenantId: '*', kind: 'bulk' });
       // After the sweeps, which add deltas of their own (calls ended, calls deleted).
       await compactRollups();
       return { ended, deleted };

@@ -1,0 +1,208 @@
+// The live call stream behind GET /api/call-history/stream. Every write to a call is announced
+// on the database's change channel (in memory on SQLite, LISTEN/NOTIFY on PostgreSQL, so a
+// write on any instance reaches streams held by every other). Each instance collects the ids
+// its open streams' tenants care about, reads those calls once per short round, and sends each
+// stream of the tenant the calls as the list shows them.
+import type { ChangeChannel } from '../../db/change-channel.js';
+import { AppError } from '../../errors.js';
+import type { CallRepository } from './calls.repository.js';
+
+/** What happened to a call (`upsert`, `delete`) or to many calls of a tenant at once (`bulk`). */
+export type CallChange =
+  | { readonly tenantId: string; readonly kind: 'upsert' | 'delete'; readonly callId: string }
+  /** A tenant's calls changed in bulk (an erasure); `*`: any tenant's (the sweeps). */
+  | { readonly tenantId: string; readonly kind: 'bulk' };
+
+/**
+ * What a stream receives: a call as the list shows it (new or changed), the id of a call that
+ * is gone, or `refresh`: too much changed, or something may have been missed, so read the list
+ * again.
+ */
+export type CallStreamEvent =
+  | { readonly event: 'call'; readonly data: string }
+  | { readonly event: 'deleted'; readonly data: string }
+  | { readonly event: 'refresh'; readonly data: string };
+
+/** One open stream: `send` returns false when its client has stopped keeping up. */
+export interface CallStreamSink {
+  send(events: readonly CallStreamEvent[]): boolean;
+  /** Ends the stream (the client reconnects, and reads the list again). */
+  end(): void;
+}
+
+export interface CallStreamSettings {
+  /** How long changes are collected before one read sends them (a burst costs one read). */
+  readonly roundMs: number;
+  /** More changed calls than this for a tenant in one round are sent as one `refresh`. */
+  readonly maxCallsPerRound: number;
+  /** Open streams per instance; more are refused (503). */
+  readonly maxStreams: number;
+}
+
+export const CALL_STREAM_SETTINGS: CallStreamSettings = {
+  roundMs: 100,
+  maxCallsPerRound: 500,
+  maxStreams: 1_000,
+};
+
+/** Changes are sent as short JSON: `{"t":tenant,"k":kind,"c":callId}`. */
+function encodeChange(change: CallChange): string {
+  return JSON.stringify(
+    change.kind === 'bulk'
+      ? { t: change.tenantId, k: change.kind }
+      : { t: change.tenantId, k: change.kind, c: change.callId },
+  );
+}
+
+function decodeChange(message: string): CallChange | undefined {
+  try {
+    const { t, k, c } = JSON.parse(message) as { t?: unknown; k?: unknown; c?: unknown };
+    if (typeof t !== 'string') return undefined;
+    if (k === 'bulk') return { tenantId: t, kind: k };
+    if ((k === 'upsert' || k === 'delete') && typeof c === 'string') {
+      return { tenantId: t, kind: k, callId: c };
+    }
+  } catch {
+    // Not ours (another program may NOTIFY on the channel): ignored.
+  }
+  return undefined;
+}
+
+export class TooManyStreamsError extends AppError {
+  constructor(max: number) {
+    super(
+      503,
+      'too_many_streams',
+      'Service unavailable',
+      `this server already holds ${max} open streams; try again later`,
+      [],
+      { 'retry-after': '10' },
+    );
+  }
+}
+
+export type CallStreamService = ReturnType<typeof createCallStreamService>;
+
+export function createCallStreamService({
+  channel,
+  calls,
+  settings = CALL_STREAM_SETTINGS,
+}: {
+  channel: ChangeChannel;
+  calls: Pick<CallRepository, 'listedJsonOf'>;
+  settings?: CallStreamSettings;
+}) {
+  const streams = new Map<string, Set<CallStreamSink>>();
+  /** Per tenant: the calls changed since the last round, or 'refresh' once past the bound. */
+  const pending = new Map<string, Set<string> | 'refresh'>();
+  let round: NodeJS.Timeout | undefined;
+  let listening: Promise<() => void> | undefined;
+  let count = 0;
+
+  function deliver(tenantId: string, events: readonly CallStreamEvent[]): void {
+    for (const sink of streams.get(tenantId) ?? []) {
+      // A client that stopped reading is dropped rather than buffered without end.
+      if (!sink.send(events)) sink.end();
+    }
+  }
+
+  const REFRESH: CallStreamEvent = { event: 'refresh', data: '{}' };
+
+  async function runRound(): Promise<void> {
+    round = undefined;
+    const work = [...pending];
+    pending.clear();
+    for (const [tenantId, ids] of work) {
+      if (!streams.has(tenantId)) continue;
+      if (ids === 'refresh') {
+        deliver(tenantId, [REFRESH]);
+        continue;
+      }
+      try {
+        const wanted = [...ids];
+        const found = new Map(
+          (await calls.listedJsonOf(tenantId, wanted)).map((row) => [row.id, row.line]),
+        );
+        deliver(
+          tenantId,
+          wanted.map((id): CallStreamEvent => {
+            const line = found.get(id);
+            return line === undefined
+              ? { event: 'deleted', data: JSON.stringify({ id }) }
+              : { event: 'call', data: line };
+          }),
+        );
+      } catch {
+        // The database is away: the streams cannot be told what changed, only that something
+        // did; their clients read the list again once it answers.
+        deliver(tenantId, [REFRESH]);
+      }
+    }
+  }
+
+  function heard(message: string | null): void {
+    const change = message === null ? undefined : decodeChange(message);
+    if (message !== null && change === undefined) return;
+    // Messages may have been lost (null), or many calls changed: every stream concerned reads
+    // the list again.
+    if (change === undefined || (change.kind === 'bulk' && change.tenantId === '*')) {
+      for (const tenantId of streams.keys()) pending.set(tenantId, 'refresh');
+    } else if (!streams.has(change.tenantId)) {
+      return;
+    } else if (change.kind === 'bulk') {
+      pending.set(change.tenantId, 'refresh');
+    } else {
+      const ids = pending.get(change.tenantId) ?? new Set<string>();
+      if (ids !== 'refresh') {
+        ids.add(change.callId);
+        pending.set(change.tenantId, ids.size > settings.maxCallsPerRound ? 'refresh' : ids);
+      }
+    }
+    round ??= setTimeout(() => void runRound(), settings.roundMs);
+  }
+
+  return {
+    /** Tells every instance's streams about a write; never fails the write (see below). */
+    publish(change: CallChange): void {
+      // After the commit, so a stream never shows what was rolled back. A publish that fails
+      // (the database went away just then) loses the event: open streams miss one update and
+      // show it at their next read of the list.
+      channel.publish(encodeChange(change)).catch(() => {});
+    },
+
+    /**
+     * Opens a stream of the tenant's changes. Resolves once changes will be heard (on
+     * PostgreSQL, once this instance listens); returns the function that closes it.
+     */
+    async open(tenantId: string, sink: CallStreamSink): Promise<() => void> {
+      if (count >= settings.maxStreams) throw new TooManyStreamsError(settings.maxStreams);
+      count += 1;
+      try {
+        listening ??= channel.subscribe(heard);
+        await listening;
+      } catch (error) {
+        listening = undefined;
+        count -= 1;
+        throw error;
+      }
+      const sinks = streams.get(tenantId) ?? new Set<CallStreamSink>();
+      sinks.add(sink);
+      streams.set(tenantId, sinks);
+      let closed = false;
+      return () => {
+        if (closed) return;
+        closed = true;
+        count -= 1;
+        sinks.delete(sink);
+        if (sinks.size === 0 && streams.get(tenantId) === sinks) streams.delete(tenantId);
+      };
+    },
+
+    /** Ends every open stream (the server is stopping). */
+    endAll(): void {
+      if (round !== undefined) clearTimeout(round);
+      round = undefined;
+      for (const sinks of [...streams.values()]) for (const sink of [...sinks]) sink.end();
+    },
+  };
+}
