@@ -25,6 +25,7 @@ import { healthRoutes } from '../modules/health/health.routes.js';
 import { webhookRoutes } from '../modules/webhooks/webhooks.routes.js';
 import type { Services } from '../services.js';
 import { errorHandler, sendProblem } from './error-handler.js';
+import { webRoutes } from './web.plugin.js';
 import { createValidatorCompiler } from './validation.js';
 
 /** What a route needs of the credential: a scope, or an admin of the tenant. */
@@ -163,9 +164,16 @@ export interface BuildAppOptions {
   readonly services: Services;
   /** Tests pass `false` (silence) or a pino destination; the server passes its logger options. */
   readonly logger?: FastifyServerOptions['logger'];
+  /** Where the built dashboard is (tests build their own); dist/web by default. */
+  readonly webRoot?: string;
 }
 
-export async function buildApp({ config, services, logger }: BuildAppOptions): Promise<App> {
+export async function buildApp({
+  config,
+  services,
+  logger,
+  webRoot,
+}: BuildAppOptions): Promise<App> {
   const app = Fastify({
     logger: logger ?? loggerOptions(config),
     bodyLimit: config.bodyLimit,
@@ -313,6 +321,10 @@ export async function buildApp({ config, services, logger }: BuildAppOptions): P
   await app.register(agentRoutes, { services });
   await app.register(apiKeyRoutes, { services });
   await app.register(settingsRoutes, { services });
+  await app.register(webRoutes, {
+    dashboard: { devMode: config.devMode },
+    ...(webRoot === undefined ? {} : { root: webRoot }),
+  });
 
   if (config.devMode) {
     app.addHook('onReady', async () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Call } from '../../src/modules/calls/calls.schemas.js';
 import { newCallSid, prng, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
+import { parseCsv } from '../setup/csv.js';
 import { expectStatsOf } from '../stats-model.js';
 
 type Params = Record<string, string | string[]>;
@@ -522,36 +523,6 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     expect(tooMany.status).toBe(400);
     expect(tooMany.body.errors[0].field).toBe('bucket');
   });
-
-  /** RFC 4180 parsing, written here so the test does not trust the server's writer. */
-  function parseCsv(text: string): string[][] {
-    const rows: string[][] = [];
-    let row: string[] = [];
-    let cell = '';
-    let quoted = false;
-    for (let i = 0; i < text.length; i++) {
-      const char = text[i]!;
-      if (quoted) {
-        if (char === '"' && text[i + 1] === '"') {
-          cell += '"';
-          i++;
-        } else if (char === '"') quoted = false;
-        else cell += char;
-      } else if (char === '"') quoted = true;
-      else if (char === ',') {
-        row.push(cell);
-        cell = '';
-      } else if (char === '\r' && text[i + 1] === '\n') {
-        row.push(cell);
-        rows.push(row);
-        row = [];
-        cell = '';
-        i++;
-      } else cell += char;
-    }
-    expect(cell, 'the file ends with a complete row').toBe('');
-    return rows;
-  }
 
   const exportOf = async (params: Params) => {
     const search = new URLSearchParams();

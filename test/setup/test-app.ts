@@ -43,6 +43,8 @@ export interface TestAppOptions {
   readonly clock?: Clock;
   readonly logger?: Parameters<typeof buildApp>[0]['logger'];
   readonly exportWalkSizes?: ExportWalkSizes;
+  /** The built dashboard to serve (browser tests build their own). */
+  readonly webRoot?: string;
 }
 
 let adminPool: pg.Pool | undefined;
@@ -118,7 +120,12 @@ export async function createTestApp(
     clock: options.clock,
     exportWalkSizes: options.exportWalkSizes,
   });
-  const app = await buildApp({ config, services, logger: options.logger ?? false });
+  const app = await buildApp({
+    config,
+    services,
+    logger: options.logger ?? false,
+    ...(options.webRoot === undefined ? {} : { webRoot: options.webRoot }),
+  });
   await app.ready();
   return {
     app,

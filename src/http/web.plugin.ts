@@ -1,0 +1,70 @@
+// The dashboard: the single-page app built into dist/web (`npm run build`), served at / by the
+// same server. Its hashed assets are cached for good; every other GET outside /api answers
+// index.html, so the app's own URLs (/calls/…, /analytics) work when opened directly. /api is
+// never answered with the app: an unknown API path stays a JSON 404.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+
+/** Where the build puts the app: dist/web beside src/ and dist/ (this file is two levels down). */
+export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../dist/web', import.meta.url));
+
+export interface DashboardConfig {
+  /** No sign-in: the app says so in a banner and sends no credential. */
+  readonly devMode: boolean;
+}
+
+export interface WebOptions {
+  readonly root?: string;
+  /** What the app needs to know before it can sign anyone in. */
+  readonly dashboard: DashboardConfig;
+}
+
+const NOT_BUILT = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Callmind</title></head>
+<body><main><h1>The dashboard is not built</h1><p>Run <code>npm run build</code> (or start the
+server with <code>npm start</code>, which builds it); the API at <code>/api</code> works
+meanwhile.</p></main></body></html>`;
+
+export async function webRoutes(app: FastifyInstance, options: WebOptions): Promise<void> {
+  const root = options.root ?? DEFAULT_WEB_ROOT;
+  const index = path.join(root, 'index.html');
+  const built = fs.existsSync(index);
+
+  // Public: the app reads it before anyone has signed in. It holds nothing secret.
+  app.get('/dashboard-config.json', async (_request, reply) => {
+    void reply.header('cache-control', 'no-cache');
+    return options.dashboard;
+  });
+
+  if (built) {
+    await app.register(fastifyStatic, {
+      root,
+      // Only the catch-all below answers paths that are not files.
+      wildcard: false,
+      index: false,
+      // Its own header (max-age=0) would replace the one set here.
+      cacheControl: false,
+      setHeaders: (response, filePath) => {
+        response.setHeader(
+          'cache-control',
+          filePath.startsWith(path.join(root, 'assets'))
+            ? 'public, max-age=31536000, immutable'
+            : 'no-cache',
+        );
+      },
+    });
+  }
+
+  app.get('/*', async (request, reply) => {
+    const pathname = request.url.split('?')[0] ?? '/';
+    // The API's own 404, and no app for a missing asset (a stale tab after a deploy).
+    if (pathname === '/api' || pathname.startsWith('/api/') || pathname.startsWith('/assets/')) {
+      return reply.callNotFound();
+    }
+    if (!built) return reply.code(503).type('text/html; charset=utf-8').send(NOT_BUILT);
+    void reply.header('cache-control', 'no-cache');
+    return reply.type('text/html; charset=utf-8').send(fs.createReadStream(index));
+  });
+}

@@ -1,0 +1,259 @@
+// The dashboard in a real browser (Debian's Chromium driven by playwright-core), against the
+// real server on both dialects: calls ingested through the API appear, filter, search, open
+// with their transcript and player, arrive live, and export as the rows shown. Screenshots of
+// every page go to test-results/screenshots. Runs whenever Chromium is present; CI installs it
+// and sets REQUIRE_BROWSER_TESTS=1, so there a missing browser fails instead of skipping.
+import fs from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { createRequire } from 'node:module';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callStartBody, completionBody, newCallSid, uniqueId } from '../factories.js';
+import { parseCsv } from '../setup/csv.js';
+import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const HAS_BROWSER = fs.existsSync(CHROMIUM);
+const SCREENSHOTS = path.resolve('test-results/screenshots');
+const AXE_SOURCE = fs.readFileSync(
+  createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
+  'utf8',
+);
+
+if (process.env.REQUIRE_BROWSER_TESTS === '1' && !HAS_BROWSER) {
+  throw new Error(`REQUIRE_BROWSER_TESTS=1 but there is no Chromium at ${CHROMIUM}`);
+}
+
+let webRoot = '';
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  if (!HAS_BROWSER) return;
+  // Built here, so the test always runs the app as it is now, not an older dist/web.
+  webRoot = makeTempDir('callmind-web-build-');
+  // As `npm run build` does: vitest runs under NODE_ENV=test, which would build for development.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({
+      configFile: path.resolve('vite.config.ts'),
+      logLevel: 'warn',
+      build: { outDir: webRoot, emptyOutDir: true },
+    });
+  } finally {
+    process.env.NODE_ENV = nodeEnv;
+  }
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (webRoot !== '') fs.rmSync(webRoot, { recursive: true, force: true });
+});
+
+describe.runIf(HAS_BROWSER)('the built app', () => {
+  it('loads under 350 kB of gzipped JavaScript, all from the server', () => {
+    const html = fs.readFileSync(path.join(webRoot, 'index.html'), 'utf8');
+    const scripts = [...html.matchAll(/<script[^>]*src="([^"]+)"/g)].map((m) => m[1]!);
+    const preloads = [...html.matchAll(/<link[^>]*rel="modulepreload"[^>]*href="([^"]+)"/g)].map(
+      (m) => m[1]!,
+    );
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const src of [...scripts, ...preloads]) expect(src.startsWith('/assets/')).toBe(true);
+    const gzipped = [...scripts, ...preloads].reduce(
+      (sum, src) => sum + gzipSync(fs.readFileSync(path.join(webRoot, src))).length,
+      0,
+    );
+    console.log(`first-load JavaScript: ${(gzipped / 1024).toFixed(1)} kB gzipped`);
+    expect(gzipped).toBeLessThan(350 * 1024);
+  });
+});
+
+describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)', (dialect) => {
+  let t: TestApp;
+  let baseUrl: string;
+  const marker = uniqueId('zebra').replace(/[^a-z0-9]/gi, '');
+  const agentId = `agent_e2e_${dialect}`;
+
+  const post = async (body: Record<string, unknown>) => {
+    const res = await fetch(`${baseUrl}/api/call-history`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(201);
+    return (await res.json()) as { id: string };
+  };
+
+  async function shoot(page: Page, name: string): Promise<void> {
+    await page.screenshot({
+      path: path.join(SCREENSHOTS, `${dialect}-${name}.png`),
+      fullPage: true,
+    });
+  }
+
+  /** Serious or critical accessibility violations on the page as it is now (axe-core). */
+  async function seriousViolations(page: Page): Promise<string[]> {
+    await page.evaluate(AXE_SOURCE);
+    const violations = await page.evaluate(async () => {
+      const axe = (
+        globalThis as unknown as {
+          axe: {
+            run: () => Promise<{
+              violations: Array<{ id: string; impact: string; nodes: unknown[] }>;
+            }>;
+          };
+        }
+      ).axe;
+      return (await axe.run()).violations;
+    });
+    return violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes)`);
+  }
+
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { webRoot });
+    baseUrl = await t.listen();
+    // Calls of several kinds, one of them with words to search for.
+    const startedAt = Date.now() - 3_600_000;
+    for (let i = 0; i < 6; i++) {
+      const created = await post({
+        ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
+        callerName: `Caller ${i}`,
+        startedAt: new Date(startedAt + i * 60_000).toISOString(),
+      });
+      if (i % 2 === 0) {
+        await fetch(`${baseUrl}/api/call-history/${created.id}/status`, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(
+            completionBody({
+              transcript:
+                i === 4
+                  ? `Agent: Hello, how can I help?\nCaller: My ${marker} order never arrived.\nAgent: I will resend the ${marker} today.`
+                  : 'Agent: Hello.\nCaller: Just checking in.',
+              recordingUrl: 'https://recordings.example.com/call.mp3',
+              summary: i === 4 ? `Lost ${marker} order, resent` : 'Routine check-in',
+            }),
+          ),
+        });
+      }
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('lists, filters, searches, opens a call, shows a new one live, and exports what it shows', async () => {
+    const context = await browser!.newContext({
+      acceptDownloads: true,
+      viewport: { width: 1280, height: 900 },
+    });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    try {
+      await page.goto(`${baseUrl}/`);
+      await expect.poll(() => page.locator('tbody tr[data-call-id]').count()).toBe(6);
+      await expect.poll(() => page.locator('.live-status').textContent()).toContain('Live');
+      expect(await page.locator('.dev-banner').textContent()).toContain('Dev mode');
+      await shoot(page, 'calls');
+
+      // Filter by status: the URL carries the API's name for it, and the rows follow.
+      await page.getByLabel('Status').selectOption('completed');
+      await expect.poll(() => page.url()).toContain('status=completed');
+      await expect.poll(() => page.locator('tbody tr[data-call-id]').count()).toBe(3);
+      await shoot(page, 'calls-filtered');
+
+      // Search: the match is highlighted under its row.
+      await page.getByRole('searchbox', { name: /search transcripts/i }).fill(marker);
+      await page.getByRole('button', { name: 'Search' }).click();
+      await expect.poll(() => page.url()).toContain(`q=${marker}`);
+      await expect.poll(() => page.locator('tbody tr[data-call-id]').count()).toBe(1);
+      expect((await page.locator('mark').first().textContent())?.toLowerCase()).toBe(
+        marker.toLowerCase(),
+      );
+      await shoot(page, 'calls-search');
+
+      // Open it: the facts, the player, the transcript as turns with the term highlighted.
+      await page.locator('tbody tr[data-call-id] a').first().click();
+      await expect.poll(() => page.url()).toMatch(/\/calls\/call_/);
+      await page.getByRole('heading', { name: 'Transcript' }).waitFor();
+      expect(await page.locator('audio').getAttribute('src')).toBe(
+        'https://recordings.example.com/call.mp3',
+      );
+      expect(await page.locator('.turn.agent').count()).toBe(2);
+      expect(await page.locator('.turn.caller').count()).toBe(1);
+      await expect.poll(() => page.locator('.conversation mark').count()).toBe(2);
+      expect(await page.getByRole('heading', { name: 'Timeline' }).count()).toBe(1);
+      await shoot(page, 'call');
+      expect(await seriousViolations(page)).toEqual([]);
+
+      // Back to every call: a new one appears live, without a reload, within 2 s.
+      await page.goto(`${baseUrl}/`);
+      await expect.poll(() => page.locator('.live-status').textContent()).toContain('Live');
+      const live = await post({
+        ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
+        callerName: 'Live Caller',
+      });
+      await page.locator(`tr[data-call-id="${live.id}"]`).waitFor({ timeout: 2_000 });
+      expect(await page.locator(`tr[data-call-id="${live.id}"]`).textContent()).toContain(
+        'In progress',
+      );
+      expect(await seriousViolations(page)).toEqual([]);
+      await shoot(page, 'calls-live');
+
+      // Export: the file holds exactly the rows shown for the filter.
+      await page.getByLabel('Status').selectOption('completed');
+      await expect.poll(() => page.locator('tbody tr[data-call-id]').count()).toBe(3);
+      const shown = await page
+        .locator('tbody tr[data-call-id]')
+        .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-call-id')));
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByRole('button', { name: 'Export CSV' }).click(),
+      ]);
+      const file = await download.path();
+      const [header, ...rows] = parseCsv(fs.readFileSync(file, 'utf8'));
+      expect(header![0]).toBe('id');
+      expect(rows.map((row) => row[0])).toEqual(shown);
+
+      // A phone-sized screen: the same page, still usable.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await shoot(page, 'calls-phone');
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('says what to do when a call does not exist or the filters match nothing', async () => {
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${baseUrl}/calls/call_01ARZ3NDEKTSV4RRFFQ69G5FAV`);
+      await page.getByRole('heading', { name: 'No such call' }).waitFor();
+      await shoot(page, 'call-missing');
+      await page.goto(`${baseUrl}/?agentId=agent_nobody`);
+      await page.getByRole('heading', { name: 'No calls match these filters' }).waitFor();
+      await shoot(page, 'calls-empty');
+      expect(await seriousViolations(page)).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});

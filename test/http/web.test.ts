@@ -1,0 +1,76 @@
+// The dashboard's serving: the app at / and at its own URLs, its assets cached for good, and
+// never the app where the API or a missing asset was asked for.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
+
+const INDEX =
+  '<!doctype html><html><body><div id="root"></div><script type="module" src="/assets/app-1a2b.js"></script></body></html>';
+
+describe.each(TEST_DIALECTS)('the dashboard is served (%s)', (dialect) => {
+  let t: TestApp;
+  let root: string;
+
+  beforeAll(async () => {
+    root = makeTempDir('callmind-web-');
+    fs.mkdirSync(path.join(root, 'assets'));
+    fs.writeFileSync(path.join(root, 'index.html'), INDEX);
+    fs.writeFileSync(path.join(root, 'assets', 'app-1a2b.js'), 'console.log("app")');
+    t = await createTestApp(dialect, { webRoot: root });
+  });
+  afterAll(async () => {
+    await t.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('answers the app at / and at its own URLs, never cached stale', async () => {
+    for (const url of ['/', '/calls/call_01ARZ3NDEKTSV4RRFFQ69G5FAV', '/analytics?status=failed']) {
+      const res = await t.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(res.headers['cache-control']).toBe('no-cache');
+      // The security headers hold for the app too: scripts only from the server itself.
+      expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+      expect(res.body).toBe(INDEX);
+    }
+  });
+
+  it('serves hashed assets for a year, and a missing one is a 404, not the app', async () => {
+    const asset = await t.app.inject({ method: 'GET', url: '/assets/app-1a2b.js' });
+    expect(asset.statusCode).toBe(200);
+    expect(asset.headers['content-type']).toMatch(/javascript/);
+    expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    const missing = await t.app.inject({ method: 'GET', url: '/assets/app-old.js' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('never answers /api with the app', async () => {
+    for (const url of ['/api', '/api/', '/api/nothing-here', '/api/call-history/x/y/z']) {
+      const res = await t.app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(404);
+      expect(res.headers['content-type'], url).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({ code: 'route_not_found' });
+    }
+  });
+
+  it('tells the app how the server is set up, and nothing secret', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/dashboard-config.json' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ devMode: true });
+  });
+
+  it('says how to build the app when it is not built, and the API still works', async () => {
+    const bare = await createTestApp(dialect, { webRoot: path.join(root, 'not-built') });
+    try {
+      const res = await bare.app.inject({ method: 'GET', url: '/' });
+      expect(res.statusCode).toBe(503);
+      expect(res.body).toContain('npm run build');
+      const api = await bare.app.inject({ method: 'GET', url: '/api/call-history' });
+      expect(api.statusCode).toBe(200);
+    } finally {
+      await bare.close();
+    }
+  });
+});

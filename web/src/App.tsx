@@ -1,0 +1,74 @@
+import { AuthGate, useSession } from './auth';
+import { CallPage } from './pages/CallPage';
+import { CallsPage } from './pages/CallsPage';
+import { Link, useLocation } from './router';
+
+const NAV = [
+  {
+    to: '/',
+    label: 'Calls',
+    current: (path: string) => path === '/' || path.startsWith('/calls/'),
+  },
+];
+
+function Shell() {
+  const { path } = useLocation();
+  const { config, signOut } = useSession();
+  const callId = /^\/calls\/([^/]+)$/.exec(path)?.[1];
+  return (
+    <>
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      {config.devMode && (
+        <div className="dev-banner" role="note">
+          Dev mode: this server asks for no sign-in, and anyone who can reach it sees every call.
+          Set <code>AUTH_REQUIRED=1</code> before exposing it.
+        </div>
+      )}
+      <header className="top-bar">
+        <Link to="/" className="brand">
+          Callmind
+        </Link>
+        <nav aria-label="Main">
+          <ul>
+            {NAV.map((item) => (
+              <li key={item.to}>
+                <Link to={item.to} aria-current={item.current(path) ? 'page' : undefined}>
+                  {item.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        {!config.devMode && (
+          <button type="button" className="link-button" onClick={signOut}>
+            Sign out
+          </button>
+        )}
+      </header>
+      <main id="main" tabIndex={-1}>
+        {path === '/' ? (
+          <CallsPage />
+        ) : callId !== undefined ? (
+          <CallPage key={callId} id={decodeURIComponent(callId)} />
+        ) : (
+          <section className="empty-state">
+            <h1>Page not found</h1>
+            <p>
+              There is nothing at <code>{path}</code>. <Link to="/">See the calls</Link>.
+            </p>
+          </section>
+        )}
+      </main>
+    </>
+  );
+}
+
+export function App() {
+  return (
+    <AuthGate>
+      <Shell />
+    </AuthGate>
+  );
+}

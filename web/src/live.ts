@@ -1,0 +1,64 @@
+// The live stream, kept open while a page shows calls: reconnects after a drop (the server's
+// `retry` hint, 2 s), and after a reconnect asks the page to read its list again, since changes
+// made meanwhile were not heard.
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import type { ListedCall } from './api';
+import { useApi } from './auth';
+
+export type LiveState = 'connecting' | 'live' | 'reconnecting';
+
+export interface LiveHandlers {
+  onCall(call: ListedCall): void;
+  onDeleted(id: string): void;
+  onRefresh(): void;
+}
+
+const RECONNECT_MS = 2_000;
+
+export function useLiveCalls(handlers: LiveHandlers): LiveState {
+  const api = useApi();
+  const [state, setState] = useState<LiveState>('connecting');
+  // The latest handlers, without reopening the stream when they change.
+  const current = useRef(handlers);
+  useLayoutEffect(() => {
+    current.current = handlers;
+  });
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let attempts = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const connect = () => {
+      attempts += 1;
+      const reconnecting = attempts > 1;
+      void api
+        .stream(
+          '/api/call-history/stream',
+          (event, data) => {
+            if (event === 'ready') {
+              setState('live');
+              if (reconnecting) current.current.onRefresh();
+            } else if (event === 'call') {
+              current.current.onCall(JSON.parse(data) as ListedCall);
+            } else if (event === 'deleted') {
+              current.current.onDeleted((JSON.parse(data) as { id: string }).id);
+            } else if (event === 'refresh') {
+              current.current.onRefresh();
+            }
+          },
+          controller.signal,
+        )
+        .catch(() => {
+          if (controller.signal.aborted) return;
+          setState('reconnecting');
+          timer = setTimeout(connect, RECONNECT_MS);
+        });
+    };
+    connect();
+    return () => {
+      controller.abort();
+      clearTimeout(timer);
+    };
+  }, [api]);
+  return state;
+}
