@@ -64,6 +64,33 @@ afterAll(async () => {
   if (webRoot !== '') fs.rmSync(webRoot, { recursive: true, force: true });
 });
 
+async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({
+    path: path.join(SCREENSHOTS, `${name}.png`),
+    fullPage: true,
+  });
+}
+
+/** Serious or critical accessibility violations on the page as it is now (axe-core). */
+async function seriousViolations(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const axe = (
+      globalThis as unknown as {
+        axe: {
+          run: () => Promise<{
+            violations: Array<{ id: string; impact: string; nodes: unknown[] }>;
+          }>;
+        };
+      }
+    ).axe;
+    return (await axe.run()).violations;
+  });
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes)`);
+}
+
 describe.runIf(HAS_BROWSER)('the built app', () => {
   it('loads under 350 kB of gzipped JavaScript, all from the server', () => {
     const html = fs.readFileSync(path.join(webRoot, 'index.html'), 'utf8');
@@ -98,32 +125,7 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
     return (await res.json()) as { id: string };
   };
 
-  async function shoot(page: Page, name: string): Promise<void> {
-    await page.screenshot({
-      path: path.join(SCREENSHOTS, `${dialect}-${name}.png`),
-      fullPage: true,
-    });
-  }
-
-  /** Serious or critical accessibility violations on the page as it is now (axe-core). */
-  async function seriousViolations(page: Page): Promise<string[]> {
-    await page.evaluate(AXE_SOURCE);
-    const violations = await page.evaluate(async () => {
-      const axe = (
-        globalThis as unknown as {
-          axe: {
-            run: () => Promise<{
-              violations: Array<{ id: string; impact: string; nodes: unknown[] }>;
-            }>;
-          };
-        }
-      ).axe;
-      return (await axe.run()).violations;
-    });
-    return violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes)`);
-  }
+  const shoot = (page: Page, name: string) => screenshot(page, `${dialect}-${name}`);
 
   beforeAll(async () => {
     t = await createTestApp(dialect, { webRoot });
@@ -252,6 +254,103 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
       await page.getByRole('heading', { name: 'No calls match these filters' }).waitFor();
       await shoot(page, 'calls-empty');
       expect(await seriousViolations(page)).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('adds an agent, and makes, shows once and revokes an API key', async () => {
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    try {
+      const agentName = `Support line ${dialect}`;
+      await page.goto(`${baseUrl}/agents`);
+      await page.getByRole('heading', { name: 'Agents', level: 1 }).waitFor();
+      await page.getByLabel('Name').fill(agentName);
+      await page.getByLabel('Id (optional)').fill(`agent_support_${dialect}`);
+      await page.getByRole('button', { name: 'Add agent' }).click();
+      await page.getByRole('cell', { name: agentName }).waitFor();
+      await shoot(page, 'agents');
+      expect(await seriousViolations(page)).toEqual([]);
+
+      await page.getByRole('link', { name: 'API keys' }).click();
+      await page.getByRole('heading', { name: 'API keys', level: 1 }).waitFor();
+      await page.getByLabel('Name').fill('Production voice agent');
+      await page.getByRole('button', { name: 'Make key' }).click();
+      const secret = page.getByLabel('The new API key');
+      await secret.waitFor();
+      const key = await secret.inputValue();
+      expect(key).toMatch(/^cm_sk_/);
+      const row = page.locator('tr[data-key-id]', { hasText: 'Production voice agent' });
+      await row.waitFor();
+      // The list shows a prefix of the key, never the key.
+      expect(await page.locator('table').textContent()).not.toContain(key);
+      await shoot(page, 'api-keys');
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.getByRole('button', { name: 'Done' }).click();
+      expect(await page.getByLabel('The new API key').count()).toBe(0);
+      await row.getByRole('button', { name: /Revoke/ }).click();
+      await row.getByText(/^Revoked/).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('signing in to the dashboard (%s)', (dialect) => {
+  let t: TestApp;
+  let baseUrl: string;
+  let key: string;
+
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { webRoot, env: { AUTH_REQUIRED: '1' } });
+    baseUrl = await t.listen();
+    const org = uniqueId('org_');
+    key = (
+      await t.services.apiKeys.createForOperator(
+        { tenantId: org, orgId: org, userId: null, createdBy: null },
+        'dashboard',
+        ['calls:read'],
+      )
+    ).key;
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  const shoot = (page: Page, name: string) => screenshot(page, `${dialect}-${name}`);
+
+  it('asks for an API key, refuses a wrong one, keeps a right one for the tab, and signs out', async () => {
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${baseUrl}/`);
+      await page.getByRole('heading', { name: 'Sign in to Callmind' }).waitFor();
+      expect(await page.locator('.dev-banner').count()).toBe(0);
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.getByLabel('API key').fill('cm_sk_not_a_real_key');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page
+        .getByRole('alert')
+        .getByText(/not accepted/)
+        .waitFor();
+      await shoot(page, 'sign-in-refused');
+
+      await page.getByLabel('API key').fill(key);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'No calls yet' }).waitFor();
+      // Kept for this tab only: a reload stays signed in.
+      await page.reload();
+      await page.getByRole('heading', { name: 'No calls yet' }).waitFor();
+      expect(
+        await page.evaluate(
+          () => (globalThis as unknown as { localStorage: { length: number } }).localStorage.length,
+        ),
+      ).toBe(0);
+      await shoot(page, 'signed-in');
+
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('heading', { name: 'Sign in to Callmind' }).waitFor();
     } finally {
       await context.close();
     }

@@ -1,4 +1,6 @@
 import { AuthGate, useSession } from './auth';
+import { AgentsPage } from './pages/AgentsPage';
+import { ApiKeysPage } from './pages/ApiKeysPage';
 import { CallPage } from './pages/CallPage';
 import { CallsPage } from './pages/CallsPage';
 import { Link, useLocation } from './router';
@@ -8,6 +10,12 @@ const NAV = [
     to: '/',
     label: 'Calls',
     current: (path: string) => path === '/' || path.startsWith('/calls/'),
+  },
+  { to: '/agents', label: 'Agents', current: (path: string) => path === '/agents' },
+  {
+    to: '/settings/api-keys',
+    label: 'API keys',
+    current: (path: string) => path === '/settings/api-keys',
   },
 ];
 
@@ -50,6 +58,10 @@ function Shell() {
       <main id="main" tabIndex={-1}>
         {path === '/' ? (
           <CallsPage />
+        ) : path === '/agents' ? (
+          <AgentsPage />
+        ) : path === '/settings/api-keys' ? (
+          <ApiKeysPage />
         ) : callId !== undefined ? (
           <CallPage key={callId} id={decodeURIComponent(callId)} />
         ) : (
