@@ -558,7 +558,10 @@ async function inProcess(fixture: Fixture): Promise<{ mixes: ListMix[]; sizes: A
       const parts: Array<[string, () => Promise<unknown>]> = [
         ['statsBySlot', () => repository.statsBySlot(BIG_TENANT, filter, series)],
         ['statsByAgent', () => repository.statsByAgent(BIG_TENANT, filter)],
-        ['durationPercentiles', () => repository.durationPercentiles(BIG_TENANT, filter, [50, 90])],
+        [
+          'durationDistribution',
+          () => repository.durationDistribution(BIG_TENANT, filter, [50, 90]),
+        ],
       ];
       for (const [name, work] of parts) {
         const { timing, plans } = await timeWithPlans(bench, work);

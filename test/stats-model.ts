@@ -32,6 +32,28 @@ export function localKey(iso: string, timeZone: string, bucket: string): string 
   return date.toISOString().slice(0, 10);
 }
 
+/**
+ * The duration bins as the API documents them, computed here: one second wide below a minute,
+ * then each about 5 % wider than the last (bounds rounded up to whole seconds), up to 30 days,
+ * the last open above; calls counted per bin, empty bins left out.
+ */
+export function durationBinsOf(
+  sorted: readonly number[],
+): Array<{ min: number; max: number | null; calls: number }> {
+  const bounds: number[] = [];
+  for (let second = 0; second < 60; second++) bounds.push(second);
+  for (let lo = 60; lo <= 30 * 86_400; lo = Math.ceil(lo * 1.05)) bounds.push(lo);
+  const bins = new Map<number, number>();
+  for (const duration of sorted) {
+    let index = 0;
+    while (index + 1 < bounds.length && duration >= bounds[index + 1]!) index++;
+    bins.set(index, (bins.get(index) ?? 0) + 1);
+  }
+  return [...bins]
+    .sort((a, b) => a[0] - b[0])
+    .map(([index, calls]) => ({ min: bounds[index]!, max: bounds[index + 1] ?? null, calls }));
+}
+
 export const nearestRank = (sorted: number[], p: number) =>
   sorted.length === 0 ? null : sorted[Math.max(1, Math.ceil((p / 100) * sorted.length)) - 1];
 
@@ -81,6 +103,7 @@ export function expectStatsOf(
       3,
     );
   }
+  expect(body.duration.bins).toEqual(durationBinsOf(durations));
   // Summed in whole micro-dollars, as the server does: the totals agree exactly.
   const micros = calls.flatMap((c) => (c.cost === null ? [] : [Math.round(c.cost * 1e6)]));
   expect(body.cost.calls).toBe(micros.length);
@@ -88,9 +111,12 @@ export function expectStatsOf(
 
   // Every call lands in the bucket of its local time; buckets are contiguous and zero-filled.
   const expected = new Map<string, number>();
+  const expectedMicros = new Map<string, number>();
   for (const call of calls) {
     const key = localKey(call.startedAt, tz, bucket);
     expected.set(key, (expected.get(key) ?? 0) + 1);
+    const cost = call.cost === null ? 0 : Math.round(call.cost * 1e6);
+    expectedMicros.set(key, (expectedMicros.get(key) ?? 0) + cost);
   }
   const got = new Map<string, number>();
   for (const entry of body.series) {
@@ -102,6 +128,7 @@ export function expectStatsOf(
     if (bucket === 'week') expect(localKey(entry.start, tz, 'day')).toBe(key);
     expect(got.has(key), `one bucket per period: ${key}`).toBe(false);
     got.set(key, entry.total);
+    expect(entry.cost, `cost of ${key}`).toBe((expectedMicros.get(key) ?? 0) / 1e6);
     expect(Object.values(entry.byStatus).reduce((a, b) => a + b, 0)).toBe(entry.total);
   }
   for (const [key, total] of expected) expect(got.get(key), key).toBe(total);

@@ -501,18 +501,19 @@ export function createCallRollupRepository(db: Db, dialect: Dialect, reads: Db =
 
     /**
      * Exact nearest-rank percentiles of the durations in the range: each rank's bin from the
-     * rollups (and the raw edges), then its value from a walk of that bin. Undefined if a write
-     * between the two made them disagree: read again, or from the calls.
+     * rollups (and the raw edges), then its value from a walk of that bin; and the bins, the
+     * durations' distribution. Undefined if a write between the two made them disagree: read
+     * again, or from the calls.
      */
     async durationPercentiles(
       tenantId: string,
       range: TimeRange,
       percentiles: readonly number[],
-    ): Promise<Array<number | null> | undefined> {
+    ): Promise<{ values: Array<number | null>; bins: DurationBin[] } | undefined> {
       const pieces = await totalPieces(tenantId, range);
       const bins = pieces === undefined ? [] : await durationBins(tenantId, pieces);
       const total = bins.reduce((sum, bin) => sum + bin.calls, 0);
-      if (total === 0) return percentiles.map(() => null);
+      if (total === 0) return { values: percentiles.map(() => null), bins };
       const values = await Promise.all(
         percentiles.map((p) => {
           let rank = nearestRank(total, p);
@@ -523,7 +524,9 @@ export function createCallRollupRepository(db: Db, dialect: Dialect, reads: Db =
           return Promise.resolve(undefined);
         }),
       );
-      return values.some((value) => value === undefined) ? undefined : (values as number[]);
+      return values.some((value) => value === undefined)
+        ? undefined
+        : { values: values as number[], bins };
     },
 
     /** Whether writes leave delta rows to compact (PostgreSQL), or upsert in place (SQLite). */

@@ -21,8 +21,12 @@ export interface StatsInput {
   /** Sums per UTC slot (raw reads) or per series bucket (rollups), each at its start instant. */
   readonly slots: readonly StatsSlotRow[];
   readonly agents: ReadonlyArray<{ agentId: string; calls: number }>;
-  /** Nearest-rank duration percentiles, null when no call has a duration. */
-  readonly duration: { readonly p50: number | null; readonly p90: number | null };
+  /** Nearest-rank duration percentiles (null when no call has a duration), and the bins. */
+  readonly duration: {
+    readonly p50: number | null;
+    readonly p90: number | null;
+    readonly bins: ReadonlyArray<{ lo: number | null; hi: number | null; calls: number }>;
+  };
   readonly bucket: Bucket;
   readonly zone: ZoneOffsets;
   /** The filter's from/to, if given: the series covers exactly that range. */
@@ -91,7 +95,10 @@ export function buildStats(input: StatsInput): CallStats {
   let durationCount = 0;
   let costMicros = 0;
   let costCount = 0;
-  const buckets = new Map<number, { total: number; byStatus: Record<CallStatus, number> }>();
+  const buckets = new Map<
+    number,
+    { total: number; byStatus: Record<CallStatus, number>; costMicros: number }
+  >();
   let first = Infinity;
   let last = -Infinity;
 
@@ -115,8 +122,9 @@ export function buildStats(input: StatsInput): CallStats {
     first = Math.min(first, slot.start);
     last = Math.max(last, slot.start);
     const start = bucketStart(input.zone, input.bucket, slot.start);
-    const bucket = buckets.get(start) ?? { total: 0, byStatus: zeroByStatus() };
+    const bucket = buckets.get(start) ?? { total: 0, byStatus: zeroByStatus(), costMicros: 0 };
     bucket.total += calls;
+    bucket.costMicros += slot.costMicros;
     for (const status of CALL_STATUSES) bucket.byStatus[status] += slot.byStatus[status];
     buckets.set(start, bucket);
   }
@@ -137,6 +145,7 @@ export function buildStats(input: StatsInput): CallStats {
         start: new Date(start).toISOString(),
         total: bucket?.total ?? 0,
         byStatus: bucket?.byStatus ?? zeroByStatus(),
+        cost: microsToDollars(bucket?.costMicros ?? 0),
       });
     }
   }
@@ -155,6 +164,7 @@ export function buildStats(input: StatsInput): CallStats {
       avg: durationCount === 0 ? null : Math.round(durationMs / durationCount) / 1000,
       p50: input.duration.p50,
       p90: input.duration.p90,
+      bins: input.duration.bins.map(({ lo, hi, calls }) => ({ min: lo ?? 0, max: hi, calls })),
     },
     cost: {
       calls: costCount,

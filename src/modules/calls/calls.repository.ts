@@ -29,6 +29,7 @@ import {
 import type { Bucket, ZoneOffsets } from '../../lib/time-zones.js';
 import {
   createCallRollupRepository,
+  type DurationBin,
   slotValueSql,
   toSlotSums,
   type SlotSums,
@@ -273,6 +274,25 @@ export function createCallRepository(
   reads: Kysely<Database> | Transaction<Database> = db,
   searchPlans: SearchPlanSettings = DEFAULT_SEARCH_PLANS,
 ) {
+  /** The duration bins' bounds: a table written once by its migration, so read once. */
+  let binBounds: Promise<BinBound[]> | undefined;
+  const durationBinBounds = (): Promise<BinBound[]> => {
+    binBounds ??= reads
+      .selectFrom('call_rollup_duration_bins')
+      .select(['bin', 'lo', 'hi'])
+      .orderBy('bin')
+      .execute()
+      .then((rows) =>
+        rows.map((row) => ({
+          bin: Number(row.bin),
+          lo: Number(row.lo),
+          hi: row.hi === null ? null : Number(row.hi),
+        })),
+      );
+    binBounds.catch(() => (binBounds = undefined));
+    return binBounds;
+  };
+
   return {
     inTransaction: (trx: Transaction<Database>) =>
       createCallRepository(trx, dialect, trx, searchPlans),
@@ -600,32 +620,43 @@ export function createCallRepository(
      * rank's bin comes from the rollups and its value from a walk of that bin; otherwise (or if
      * a write came between those two reads) from how many calls lasted each distinct duration.
      */
-    async durationPercentiles(
+    /**
+     * The durations of the matching calls: exact nearest-rank `percentiles`, and how many calls
+     * fall in each duration bin (call_rollup_duration_bins, about 5 % wide; empty ones left
+     * out). From the rollups for a filter of nothing but a time range, else from the calls.
+     */
+    async durationDistribution(
       tenantId: string,
       filter: CallFilter,
       percentiles: readonly number[],
-    ): Promise<Array<number | null>> {
+    ): Promise<{ percentiles: Array<number | null>; bins: DurationBin[] }> {
       if (readsRollups(filter)) {
         const exact = await createCallRollupRepository(db, dialect, reads).durationPercentiles(
           tenantId,
           filter,
           percentiles,
         );
-        if (exact !== undefined) return exact;
+        if (exact !== undefined) return { percentiles: exact.values, bins: exact.bins };
       }
-      const rows = await reads
-        .selectFrom('calls')
-        .select(['calls.duration', sql<number>`count(*)`.as('calls')])
-        .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')))
-        .where('calls.duration', 'is not', null)
-        .groupBy('calls.duration')
-        .orderBy('calls.duration')
-        .execute();
+      const [rows, bounds] = await Promise.all([
+        reads
+          .selectFrom('calls')
+          .select(['calls.duration', sql<number>`count(*)`.as('calls')])
+          .where((eb) => eb.and(filterConditions(eb, dialect, tenantId, filter, 'in')))
+          .where('calls.duration', 'is not', null)
+          .groupBy('calls.duration')
+          .orderBy('calls.duration')
+          .execute(),
+        durationBinBounds(),
+      ]);
       const histogram = rows.map((row) => ({
         duration: Number(row.duration),
         calls: Number(row.calls),
       }));
-      return percentiles.map((p) => percentile(histogram, p));
+      return {
+        percentiles: percentiles.map((p) => percentile(histogram, p)),
+        bins: binDurations(histogram, bounds),
+      };
     },
 
     async insertEvent(row: NewCallEventRow): Promise<void> {
@@ -647,6 +678,35 @@ export function createCallRepository(
       return query.orderBy('id', 'asc').limit(page.limit).execute();
     },
   };
+}
+
+interface BinBound {
+  readonly bin: number;
+  readonly lo: number;
+  readonly hi: number | null;
+}
+
+/**
+ * Counts of calls by duration (ascending) summed into the bins (ascending), as the rollups
+ * count them: bin 0 also holds anything below its upper bound, the last is open above.
+ */
+function binDurations(
+  histogram: ReadonlyArray<{ duration: number; calls: number }>,
+  bounds: readonly BinBound[],
+): DurationBin[] {
+  const bins: DurationBin[] = [];
+  let at = 0;
+  for (const { duration, calls } of histogram) {
+    while (at < bounds.length - 1 && bounds[at]!.hi !== null && duration >= bounds[at]!.hi!) at++;
+    const bound = bounds[at]!;
+    const last = bins.at(-1);
+    if (last !== undefined && last.bin === bound.bin) {
+      bins[bins.length - 1] = { ...last, calls: last.calls + calls };
+    } else {
+      bins.push({ bin: bound.bin, lo: bound.bin === 0 ? null : bound.lo, hi: bound.hi, calls });
+    }
+  }
+  return bins;
 }
 
 const SORT_KEYS: Record<

@@ -370,6 +370,17 @@ export const CallStats = Type.Object({
     avg: Nullable(Type.Number()),
     p50: Nullable(Type.Number({ description: 'Nearest-rank median, seconds' })),
     p90: Nullable(Type.Number()),
+    bins: Type.Array(
+      Type.Object({
+        min: Type.Number({ description: 'Seconds, inclusive' }),
+        max: Nullable(Type.Number({ description: 'Seconds, exclusive; null: no upper bound' })),
+        calls: Type.Integer(),
+      }),
+      {
+        description:
+          'How durations are spread: calls per bin, bins about 5 % wide (1 s below a minute), in order, empty ones left out',
+      },
+    ),
   }),
   cost: Type.Object({
     calls: Type.Integer({ description: 'Calls with a cost' }),
@@ -383,6 +394,7 @@ export const CallStats = Type.Object({
       start: Type.String({ format: 'date-time', description: 'UTC instant the bucket starts' }),
       total: Type.Integer(),
       byStatus: countsBy(CALL_STATUSES),
+      cost: Type.Number({ description: "USD, the bucket's calls summed exactly" }),
     }),
   ),
 });

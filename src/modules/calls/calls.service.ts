@@ -460,15 +460,16 @@ export function createCallService({
       await searchable(filter);
       const zone = new ZoneOffsets(tz);
       const bucket = query.bucket ?? 'day';
-      const [slots, agentsSeen, [p50, p90]] = await Promise.all([
+      const [slots, agentsSeen, durations] = await Promise.all([
         calls.statsBySlot(auth.tenantId, filter, { zone, bucket }),
         calls.statsByAgent(auth.tenantId, filter),
-        calls.durationPercentiles(auth.tenantId, filter, [50, 90]),
+        calls.durationDistribution(auth.tenantId, filter, [50, 90]),
       ]);
+      const [p50, p90] = durations.percentiles;
       return buildStats({
         slots,
         agents: agentsSeen,
-        duration: { p50: p50 ?? null, p90: p90 ?? null },
+        duration: { p50: p50 ?? null, p90: p90 ?? null, bins: durations.bins },
         bucket,
         zone,
         from: filter.from,
