@@ -15,6 +15,15 @@ import { parseCsv } from '../setup/csv.js';
 import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** What completionBody() says a call cost, and how the dashboard writes a sum of dollars. */
+const COMPLETION_COST = Number(completionBody().cost);
+const formatUsd = (dollars: number) =>
+  new Intl.NumberFormat(undefined, {
+    style: 'currency',
+    currency: 'USD',
+    minimumFractionDigits: 2,
+    maximumFractionDigits: 4,
+  }).format(dollars);
 const HAS_BROWSER = fs.existsSync(CHROMIUM);
 const SCREENSHOTS = path.resolve('test-results/screenshots');
 const AXE_SOURCE = fs.readFileSync(
@@ -238,6 +247,39 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
       await page.setViewportSize({ width: 390, height: 844 });
       await shoot(page, 'calls-phone');
       expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows analytics of the calls: per day by status, sentiment, durations, cost, agents', async () => {
+    const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    try {
+      await page.goto(`${baseUrl}/analytics`);
+      // The range is written into the URL, so the view can be shared.
+      await expect.poll(() => page.url()).toMatch(/from=.*to=.*bucket=day/);
+      await page.getByRole('heading', { name: 'Calls per day, by status' }).waitFor();
+      const tile = (label: string) =>
+        page.locator('.tile', { hasText: label }).locator('.tile-value').textContent();
+      // Six calls ingested by the first test, and the one that arrived live.
+      expect(await tile('Calls')).toBe('7');
+      expect(await tile('Cost')).toBe(formatUsd(3 * COMPLETION_COST));
+      for (const name of ['Sentiment', 'How long calls last', 'Cost per day', 'Calls per agent']) {
+        expect(await page.getByRole('heading', { name }).count(), name).toBe(1);
+      }
+      // Three completed calls, each of the same duration: one bar of three.
+      expect(await page.locator('.bars li').count()).toBe(1);
+      expect(await page.locator('.bars .bar-value').textContent()).toBe('3');
+      const agentRow = page.locator('tr', { hasText: agentId });
+      expect(await agentRow.locator('td').nth(1).textContent()).toBe('7');
+      expect(await seriousViolations(page)).toEqual([]);
+      await shoot(page, 'analytics');
+
+      // The same filters as the list: only completed calls.
+      await page.getByLabel('Status').selectOption('completed');
+      await expect.poll(() => tile('Calls')).toBe('3');
+      expect(page.url()).toContain('bucket=day');
     } finally {
       await context.close();
     }

@@ -1,5 +1,6 @@
 import { AuthGate, useSession } from './auth';
 import { AgentsPage } from './pages/AgentsPage';
+import { AnalyticsPage } from './pages/AnalyticsPage';
 import { ApiKeysPage } from './pages/ApiKeysPage';
 import { CallPage } from './pages/CallPage';
 import { CallsPage } from './pages/CallsPage';
@@ -11,6 +12,7 @@ const NAV = [
     label: 'Calls',
     current: (path: string) => path === '/' || path.startsWith('/calls/'),
   },
+  { to: '/analytics', label: 'Analytics', current: (path: string) => path === '/analytics' },
   { to: '/agents', label: 'Agents', current: (path: string) => path === '/agents' },
   {
     to: '/settings/api-keys',
@@ -58,6 +60,8 @@ function Shell() {
       <main id="main" tabIndex={-1}>
         {path === '/' ? (
           <CallsPage />
+        ) : path === '/analytics' ? (
+          <AnalyticsPage />
         ) : path === '/agents' ? (
           <AgentsPage />
         ) : path === '/settings/api-keys' ? (

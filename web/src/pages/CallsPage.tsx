@@ -51,7 +51,7 @@ type FilterName = (typeof FILTERS)[number];
 const PAGE_SIZE = 50;
 
 /** The filters in the URL (collectedData.KEY too), as the API takes them. */
-function filtersOf(search: URLSearchParams): Record<string, string> {
+export function filtersOf(search: URLSearchParams): Record<string, string> {
   const filters: Record<string, string> = {};
   for (const [name, value] of search) {
     if (value === '') continue;
@@ -229,7 +229,7 @@ export function CallsPage() {
         </p>
         <ExportButton filters={filters} disabled={load.state !== 'ready' || calls.length === 0} />
       </div>
-      <FilterBar filters={filters} />
+      <FilterBar filters={filters} path="/" />
       {unseen > 0 && (
         <button type="button" className="new-calls" onClick={reload}>
           {unseen} new or changed {unseen === 1 ? 'call' : 'calls'}: show
@@ -396,10 +396,20 @@ const isoToDay = (iso: string | undefined) => {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 };
 
-function FilterBar({ filters }: { filters: Record<string, string> }) {
+/** The filters of the API as a form; changing one rewrites the URL of `path`. */
+export function FilterBar({
+  filters,
+  path,
+  extra = {},
+}: {
+  filters: Record<string, string>;
+  path: string;
+  /** Parameters of the page that are not filters (the analytics' bucket), kept as they are. */
+  extra?: Record<string, string>;
+}) {
   const set = (changes: Record<string, string | undefined>) => {
-    const next: Record<string, string | undefined> = { ...filters, ...changes };
-    navigate(`/${queryString(next)}`, { replace: true });
+    const next: Record<string, string | undefined> = { ...filters, ...extra, ...changes };
+    navigate(`${path}${queryString(next)}`, { replace: true });
   };
   const select = (
     name: FilterName,
@@ -513,7 +523,7 @@ function FilterBar({ filters }: { filters: Record<string, string> }) {
       </details>
       {Object.keys(filters).length > 0 && (
         <p className="clear-filters">
-          <Link to="/">Clear all filters</Link>
+          <Link to={`${path}${queryString(extra)}`}>Clear all filters</Link>
         </p>
       )}
     </div>
