@@ -221,10 +221,26 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
         ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
         callerName: 'Live Caller',
       });
-      await page.locator(`tr[data-call-id="${live.id}"]`).waitFor({ timeout: 2_000 });
-      expect(await page.locator(`tr[data-call-id="${live.id}"]`).textContent()).toContain(
-        'In progress',
-      );
+      const liveRow = page.locator(`tr[data-call-id="${live.id}"]`);
+      await liveRow.waitFor({ timeout: 2_000 });
+      expect(await liveRow.textContent()).toContain('In progress');
+      // Its duration ticks while it goes on.
+      const durationCell = liveRow.locator('td[data-label="Duration"]');
+      const firstReading = await durationCell.textContent();
+      await expect
+        .poll(() => durationCell.textContent(), { timeout: 3_000 })
+        .not.toBe(firstReading);
+      // And it ends on screen when its end arrives, without a reload.
+      await fetch(`${baseUrl}/api/call-history/${live.id}/status`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ status: 'failed' }),
+      });
+      await expect.poll(() => liveRow.textContent(), { timeout: 2_000 }).toContain('Failed');
+      // Ended: the server worked its duration out from its start and end; it no longer ticks.
+      const ended = await durationCell.textContent();
+      await page.waitForTimeout(1_500);
+      expect(await durationCell.textContent()).toBe(ended);
       expect(await seriousViolations(page)).toEqual([]);
       await shoot(page, 'calls-live');
 
@@ -268,9 +284,8 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
       for (const name of ['Sentiment', 'How long calls last', 'Cost per day', 'Calls per agent']) {
         expect(await page.getByRole('heading', { name }).count(), name).toBe(1);
       }
-      // Three completed calls, each of the same duration: one bar of three.
-      expect(await page.locator('.bars li').count()).toBe(1);
-      expect(await page.locator('.bars .bar-value').textContent()).toBe('3');
+      // Three completed calls of the same duration, and the live one that failed seconds in.
+      expect(await page.locator('.bars .bar-value').allTextContents()).toEqual(['1', '3']);
       const agentRow = page.locator('tr', { hasText: agentId });
       expect(await agentRow.locator('td').nth(1).textContent()).toBe('7');
       expect(await seriousViolations(page)).toEqual([]);
@@ -280,6 +295,40 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
       await page.getByLabel('Status').selectOption('completed');
       await expect.poll(() => tile('Calls')).toBe('3');
       expect(page.url()).toContain('bucket=day');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('works by keyboard: skip link, search, and opening a call', async () => {
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${baseUrl}/`);
+      await page.locator('tbody tr[data-call-id]').first().waitFor();
+      await page.keyboard.press('Tab');
+      expect(
+        await page.evaluate(() => (globalThis as any).document.activeElement.textContent),
+      ).toBe('Skip to content');
+      await page.keyboard.press('Enter');
+      expect(await page.evaluate(() => (globalThis as any).document.activeElement.id)).toBe('main');
+      // Tab from the main region reaches the search box; Enter searches.
+      for (let i = 0; i < 10; i++) {
+        await page.keyboard.press('Tab');
+        if (
+          await page.evaluate(
+            () => (globalThis as any).document.activeElement.id === 'search-calls',
+          )
+        )
+          break;
+      }
+      await page.keyboard.type(marker);
+      await page.keyboard.press('Enter');
+      await expect.poll(() => page.locator('tbody tr[data-call-id]').count()).toBe(1);
+      // The call opens from its link with Enter.
+      await page.locator('tbody tr[data-call-id] a').first().focus();
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name: 'Transcript' }).waitFor();
     } finally {
       await context.close();
     }
