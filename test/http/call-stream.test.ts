@@ -156,6 +156,14 @@ describe.each(TEST_DIALECTS)('the live call stream (%s)', (dialect) => {
     expect(streamA.received.some((event) => event.event === 'refresh')).toBe(false);
   });
 
+  it('has no HEAD, which would hold a stream open that sends nothing', async () => {
+    const res = await fetch(`${baseUrl}/api/call-history/stream`, {
+      method: 'HEAD',
+      headers: tenant().headers,
+    });
+    expect(res.status).toBe(404);
+  });
+
   it('asks for a credential with the calls:read scope, as every read does', async () => {
     const anonymous = await openEventStream(`${baseUrl}/api/call-history/stream`);
     streams.push(anonymous);

@@ -125,3 +125,12 @@ export function queryString(params: Record<string, string | undefined>): string 
   const text = search.toString();
   return text === '' ? '' : `?${text}`;
 }
+
+/** What went wrong, in words for the page: the problem's detail and its fields. */
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError) {
+    const fields = error.problem.errors?.map((e) => `${e.field} ${e.message}`).join('; ');
+    return fields ? `${error.message} (${fields})` : error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

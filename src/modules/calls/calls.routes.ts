@@ -165,6 +165,8 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.get(
     '/api/call-history/stream',
     {
+      // A HEAD would open a stream that sends nothing and never ends.
+      exposeHeadRoute: false,
       config: { access: 'calls:read' },
       schema: {
         operationId: 'streamCalls',

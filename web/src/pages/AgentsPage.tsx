@@ -1,10 +1,10 @@
 // `/agents`: the tenant's agents (the ids calls carry as agentId), and a form to add one.
 import { useEffect, useState, type FormEvent } from 'react';
 import type { Agent } from '../../../src/modules/agents/agents.schemas';
+import { describeError } from '../api';
 import { useApi } from '../auth';
 import { formatDateTime } from '../format';
 import { Link } from '../router';
-import { describe } from './CallsPage';
 
 type Load =
   { state: 'loading' } | { state: 'failed'; error: string } | { state: 'ready'; agents: Agent[] };
@@ -20,7 +20,7 @@ export function AgentsPage() {
       .get<{ data: Agent[] }>('/api/agents', controller.signal)
       .then((list) => setLoad({ state: 'ready', agents: list.data }))
       .catch((error: unknown) => {
-        if (!controller.signal.aborted) setLoad({ state: 'failed', error: describe(error) });
+        if (!controller.signal.aborted) setLoad({ state: 'failed', error: describeError(error) });
       });
     return () => controller.abort();
   }, [api, reloads]);
@@ -103,7 +103,7 @@ function CreateAgent({ onCreated }: { onCreated: () => void }) {
       setId('');
       onCreated();
     } catch (failure) {
-      setError(describe(failure));
+      setError(describeError(failure));
     } finally {
       setBusy(false);
     }

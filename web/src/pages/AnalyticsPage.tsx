@@ -7,8 +7,8 @@ import type { CallStats } from '../../../src/modules/calls/calls.schemas';
 import { useApi } from '../auth';
 import { formatCost, formatDuration, STATUS_LABELS } from '../format';
 import { Link, navigate, useLocation } from '../router';
-import { describe, FilterBar, filtersOf } from './CallsPage';
-import { queryString } from '../api';
+import { FilterBar, filtersOf } from './CallsPage';
+import { queryString, describeError } from '../api';
 import { CALL_STATUSES } from '../../../src/modules/calls/call-values';
 
 const DAY_MS = 86_400_000;
@@ -66,7 +66,7 @@ export function AnalyticsPage() {
       .then((stats) => setView({ key, load: { state: 'ready', stats } }))
       .catch((error: unknown) => {
         if (!controller.signal.aborted)
-          setView({ key, load: { state: 'failed', error: describe(error) } });
+          setView({ key, load: { state: 'failed', error: describeError(error) } });
       });
     return () => controller.abort();
     // key stands for filters and bucket.

@@ -3,10 +3,9 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { ApiKey, CreatedApiKey } from '../../../src/modules/api-keys/api-keys.schemas';
 import type { Scope } from '../../../src/modules/identity/identity';
-import { ApiError } from '../api';
+import { ApiError, describeError } from '../api';
 import { useApi } from '../auth';
 import { formatDateTime } from '../format';
-import { describe } from './CallsPage';
 
 const SCOPE_CHOICES: ReadonlyArray<{ scope: Scope; label: string }> = [
   { scope: 'calls:read', label: 'Read calls (dashboard, exports)' },
@@ -33,7 +32,7 @@ export function ApiKeysPage() {
         if (controller.signal.aborted) return;
         setLoad({
           state: 'failed',
-          error: describe(error),
+          error: describeError(error),
           forbidden: error instanceof ApiError && error.status === 403,
         });
       });
@@ -116,7 +115,7 @@ function KeyRow({ apiKey, onRevoked }: { apiKey: ApiKey; onRevoked: () => void }
       await api.send('DELETE', `/api/api-keys/${encodeURIComponent(apiKey.id)}`);
       onRevoked();
     } catch (failure) {
-      setError(describe(failure));
+      setError(describeError(failure));
     }
   }
   return (
@@ -161,7 +160,7 @@ function CreateKey({ onCreated }: { onCreated: (key: CreatedApiKey) => void }) {
       );
       setName('');
     } catch (failure) {
-      setError(describe(failure));
+      setError(describeError(failure));
     } finally {
       setBusy(false);
     }

@@ -2,7 +2,7 @@
 // conversation (searchable, the term highlighted), what was collected, and its timeline; and
 // deleting it, after a confirmation.
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { ApiError, type Call, type CallEvent } from '../api';
+import { ApiError, type Call, type CallEvent, describeError } from '../api';
 import { useApi } from '../auth';
 import { findTerms, Highlighted } from '../components/Highlighted';
 import { StatusBadge } from '../components/StatusBadge';
@@ -17,7 +17,6 @@ import {
 import { useLiveCalls } from '../live';
 import { Link, navigate, useLocation } from '../router';
 import { useNow } from '../useNow';
-import { describe } from './CallsPage';
 
 type Load =
   | { state: 'loading' }
@@ -44,7 +43,7 @@ export function CallPage({ id }: { id: string }) {
         setLoad(
           error instanceof ApiError && error.status === 404
             ? { state: 'missing' }
-            : { state: 'failed', error: describe(error) },
+            : { state: 'failed', error: describeError(error) },
         );
       });
     return () => controller.abort();
@@ -299,7 +298,7 @@ function DeleteCall({ id }: { id: string }) {
       dialog.current?.close();
       navigate('/');
     } catch (failure) {
-      setError(describe(failure));
+      setError(describeError(failure));
     } finally {
       setBusy(false);
     }

@@ -2,7 +2,7 @@
 // so a view can be shared), a search with highlighted matches, endless scroll over cursors, and
 // live updates from the stream.
 import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
-import { ApiError, queryString, type CallPage as Page, type ListedCall } from '../api';
+import { queryString, type CallPage as Page, type ListedCall, describeError } from '../api';
 import { useApi } from '../auth';
 import { Highlighted } from '../components/Highlighted';
 import { StatusBadge } from '../components/StatusBadge';
@@ -140,7 +140,7 @@ export function CallsPage() {
       )
       .catch((error: unknown) => {
         if (controller.signal.aborted) return;
-        setView({ key, load: { state: 'failed', error: describe(error) }, unseen: 0 });
+        setView({ key, load: { state: 'failed', error: describeError(error) }, unseen: 0 });
       });
     return () => controller.abort();
     // filterKey stands for the filters' content.
@@ -168,7 +168,7 @@ export function CallsPage() {
       });
     } catch (error) {
       update(({ unseen: count }) => ({
-        load: { state: 'failed', error: describe(error) },
+        load: { state: 'failed', error: describeError(error) },
         unseen: count,
       }));
     } finally {
@@ -584,7 +584,7 @@ function ExportButton({
       anchor.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10_000);
     } catch (failure) {
-      setError(describe(failure));
+      setError(describeError(failure));
     } finally {
       setBusy(false);
     }
@@ -601,12 +601,4 @@ function ExportButton({
       )}
     </div>
   );
-}
-
-export function describe(error: unknown): string {
-  if (error instanceof ApiError) {
-    const fields = error.problem.errors?.map((e) => `${e.field} ${e.message}`).join('; ');
-    return fields ? `${error.message} (${fields})` : error.message;
-  }
-  return error instanceof Error ? error.message : String(error);
 }
