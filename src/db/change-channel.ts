@@ -44,10 +44,6 @@ export class ChannelUnavailableError extends Error {
 class Listeners {
   readonly #listeners = new Set<ChangeListener>();
 
-  get size(): number {
-    return this.#listeners.size;
-  }
-
   add(listener: ChangeListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -95,6 +91,8 @@ export interface PostgresChannelOptions {
   readonly maxReconnectDelayMs?: number;
   /** How long a subscriber waits for the LISTEN connection before giving up. */
   readonly listenTimeoutMs: number;
+  /** How often the LISTEN connection is checked with a query (default 30 s). */
+  readonly pingMs?: number;
 }
 
 /** A promise with its resolve function, for "the connection is open" moments. */
@@ -128,7 +126,12 @@ export function createPostgresChangeChannel(
     const next = new pg.Client({
       connectionString: options.connectionString,
       application_name: 'callmind_listen',
+      connectionTimeoutMillis: options.listenTimeoutMs,
+      // A LISTEN connection only ever reads: without these, one that a NAT or a failover
+      // dropped silently would look alive for hours (see also the ping below).
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      query_timeout: options.listenTimeoutMs,
       ...(options.sessionOptions === undefined ? {} : { options: options.sessionOptions }),
     });
     // Errors after connecting arrive as events; without a handler they would crash the process.
@@ -153,6 +156,16 @@ export function createPostgresChangeChannel(
     delay = 250;
     open.resolve();
   };
+
+  // Every PING_MS, a query on the LISTEN connection: one that fails or hangs past the timeout
+  // means notifications stopped arriving, so the connection is replaced (and listeners hear
+  // null, since messages may have been lost).
+  const ping = setInterval(() => {
+    const current = client;
+    if (current === undefined) return;
+    current.query('SELECT 1').catch(() => reconnect(current));
+  }, options.pingMs ?? 30_000);
+  ping.unref();
 
   function reconnect(failed: pg.Client): void {
     if (closed || client !== failed) return;
@@ -203,6 +216,7 @@ export function createPostgresChangeChannel(
     },
     async close() {
       closed = true;
+      clearInterval(ping);
       if (retry !== undefined) clearTimeout(retry);
       await connecting?.catch(() => {});
       listeners.clear();

@@ -4,6 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callStartBody, completionBody, newCallSid, uniqueId } from '../factories.js';
 import { createTestClerk } from '../setup/clerk.js';
 import { openEventStream, type EventStreamClient, type StreamEvent } from '../setup/sse.js';
+import {
+  CALL_STREAM_SETTINGS,
+  type CallStreamSettings,
+} from '../../src/modules/calls/call-stream.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
 const clerk = createTestClerk();
@@ -208,5 +212,101 @@ describe.each(TEST_DIALECTS)('the live call stream (%s)', (dialect) => {
     // app.close() waits for every open connection: it returns only if the stream was ended.
     await other.close();
     await expect(client.next(() => false)).rejects.toThrow('the stream ended');
+  });
+
+  it('tells a stream which calls retention deleted', async () => {
+    const { headers } = tenant();
+    const agentId = (await send('POST', '/api/agents', headers, { name: 'Old' })).body.id;
+    const old = await send(
+      'POST',
+      '/api/call-history',
+      headers,
+      callStartBody({ agentId, userId: undefined, startedAt: '2020-01-01T00:00:00Z' }),
+    );
+    expect((await send('PUT', '/api/settings', headers, { retentionDays: 30 })).status).toBe(200);
+    const live = await stream(headers);
+    const swept = await t.services.maintenance.sweep();
+    expect(swept.deleted).toBeGreaterThanOrEqual(1);
+    const deleted = await live.next((event) => event.event === 'deleted');
+    expect(JSON.parse(deleted.data)).toEqual({ id: old.body.id });
+  });
+});
+
+describe.each(TEST_DIALECTS)('the live call stream, bounded (%s)', (dialect) => {
+  const opened: EventStreamClient[] = [];
+  const apps: TestApp[] = [];
+
+  afterAll(async () => {
+    for (const client of opened) client.close();
+    for (const app of apps) {
+      // Node's fetch can keep the socket of an aborted stream open for a few seconds (it
+      // drains the body to reuse the connection); the server would wait for it, as a real
+      // shutdown does up to its drain cut-off (main.ts). These streams are done with.
+      app.app.server.closeAllConnections();
+      await app.close();
+    }
+  });
+
+  /** An app of its own, so that no other test's streams count against its bounds. */
+  async function boundedApp(settings: Partial<CallStreamSettings>): Promise<string> {
+    const app = await createTestApp(dialect, {
+      env: clerk.env,
+      callStreamSettings: { ...CALL_STREAM_SETTINGS, ...settings },
+    });
+    apps.push(app);
+    return app.listen();
+  }
+  const headersOf = (orgId: string) => ({
+    authorization: `Bearer ${clerk.session({ userId: uniqueId('user_'), orgId, role: 'admin' })}`,
+  });
+  const open = async (baseUrl: string, headers: Record<string, string>) => {
+    const client = await openEventStream(`${baseUrl}/api/call-history/stream`, headers);
+    opened.push(client);
+    if (client.status === 200) await client.next((event) => event.event === 'ready');
+    return client;
+  };
+
+  it('sends one refresh for a burst larger than a round holds', async () => {
+    const baseUrl = await boundedApp({ roundMs: 300, maxCallsPerRound: 2 });
+    const headers = headersOf(uniqueId('org_'));
+    const live = await open(baseUrl, headers);
+    const agent = await fetch(`${baseUrl}/api/agents`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Burst' }),
+    });
+    const agentId = ((await agent.json()) as { id: string }).id;
+    await Promise.all(
+      Array.from({ length: 5 }, () =>
+        fetch(`${baseUrl}/api/call-history`, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: JSON.stringify(callStartBody({ agentId, userId: undefined })),
+        }),
+      ),
+    );
+    await live.next((event) => event.event === 'refresh');
+    expect(live.received.filter((event) => event.event === 'call').length).toBeLessThan(5);
+  });
+
+  it('refuses streams past a tenant’s share (429) and past the instance’s (503)', async () => {
+    const baseUrl = await boundedApp({ maxStreams: 3, maxStreamsPerTenant: 2 });
+    const a = headersOf(uniqueId('org_'));
+    const first = await open(baseUrl, a);
+    const second = await open(baseUrl, a);
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const third = await open(baseUrl, a);
+    expect(third.status).toBe(429);
+    expect((await open(baseUrl, headersOf(uniqueId('org_')))).status).toBe(200);
+    expect((await open(baseUrl, headersOf(uniqueId('org_')))).status).toBe(503);
+    // A stream that closes frees its place.
+    first.close();
+    await expect
+      .poll(async () => {
+        const retry = await open(baseUrl, headersOf(uniqueId('org_')));
+        retry.close();
+        return retry.status;
+      })
+      .toBe(200);
   });
 });

@@ -9,6 +9,8 @@ export interface StreamEvent {
 
 export interface EventStreamClient {
   readonly status: number;
+  /** The body of a refusal (not 200). */
+  readonly problem: string | undefined;
   readonly headers: Headers;
   /** Every event received so far, in order. */
   readonly received: readonly StreamEvent[];
@@ -32,6 +34,8 @@ export async function openEventStream(
   const wake = () => {
     for (const waiter of [...waiters]) waiter();
   };
+  // A refusal's body (a problem) is read now, so its connection is free again.
+  const problem = response.ok ? undefined : await response.text();
   if (response.ok && response.body !== null) {
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     void (async () => {
@@ -64,6 +68,7 @@ export async function openEventStream(
   }
   return {
     status: response.status,
+    problem,
     headers: response.headers,
     received,
     get ended() {

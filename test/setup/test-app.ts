@@ -12,6 +12,7 @@ import { buildApp, type App } from '../../src/http/app.js';
 import type { Clock } from '../../src/lib/time.js';
 import { createServices, type Services } from '../../src/services.js';
 import type { ExportWalkSizes } from '../../src/modules/calls/calls.export.js';
+import type { CallStreamSettings } from '../../src/modules/calls/call-stream.js';
 
 export type TestDialect = 'sqlite' | 'postgres';
 
@@ -45,6 +46,8 @@ export interface TestAppOptions {
   readonly exportWalkSizes?: ExportWalkSizes;
   /** The built dashboard to serve (browser tests build their own). */
   readonly webRoot?: string;
+  /** The live stream's rounds and bounds (tests make them small). */
+  readonly callStreamSettings?: CallStreamSettings;
 }
 
 let adminPool: pg.Pool | undefined;
@@ -119,6 +122,7 @@ export async function createTestApp(
     database,
     clock: options.clock,
     exportWalkSizes: options.exportWalkSizes,
+    callStreamSettings: options.callStreamSettings,
   });
   const app = await buildApp({
     config,

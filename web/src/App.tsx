@@ -21,10 +21,20 @@ const NAV = [
   },
 ];
 
+/** A path segment decoded, or undefined when it is not valid %-encoding (a mangled link). */
+function decodeSegment(segment: string | undefined): string | undefined {
+  if (segment === undefined) return undefined;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 function Shell() {
   const { path } = useLocation();
   const { config, signOut } = useSession();
-  const callId = /^\/calls\/([^/]+)$/.exec(path)?.[1];
+  const callId = decodeSegment(/^\/calls\/([^/]+)$/.exec(path)?.[1]);
   return (
     <>
       <a className="skip-link" href="#main">
@@ -67,7 +77,7 @@ function Shell() {
         ) : path === '/settings/api-keys' ? (
           <ApiKeysPage />
         ) : callId !== undefined ? (
-          <CallPage key={callId} id={decodeURIComponent(callId)} />
+          <CallPage key={callId} id={callId} />
         ) : (
           <section className="empty-state">
             <h1>Page not found</h1>

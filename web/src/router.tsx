@@ -1,6 +1,6 @@
 // A small router over the History API: the URL (path and query string) is the state, so every
 // view can be shared or bookmarked. Links are real anchors (keyboard, middle-click, copy).
-import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from 'react';
+import { useMemo, useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from 'react';
 
 const listeners = new Set<() => void>();
 const notify = () => listeners.forEach((listener) => listener());
@@ -14,8 +14,11 @@ function subscribe(listener: () => void): () => void {
 /** The current path and query string, re-rendering on every navigation. */
 export function useLocation(): { path: string; search: URLSearchParams } {
   const href = useSyncExternalStore(subscribe, () => location.pathname + location.search);
-  const url = new URL(href, location.origin);
-  return { path: url.pathname, search: url.searchParams };
+  // The same objects until the URL changes, so that what is derived from them can be memoised.
+  return useMemo(() => {
+    const url = new URL(href, location.origin);
+    return { path: url.pathname, search: url.searchParams };
+  }, [href]);
 }
 
 export function navigate(to: string, { replace = false } = {}): void {

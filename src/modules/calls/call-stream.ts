@@ -3,14 +3,14 @@
 // write on any instance reaches streams held by every other). Each instance collects the ids
 // its open streams' tenants care about, reads those calls once per short round, and sends each
 // stream of the tenant the calls as the list shows them.
-import type { ChangeChannel } from '../../db/change-channel.js';
+import { MAX_CHANGE_MESSAGE_BYTES, type ChangeChannel } from '../../db/change-channel.js';
 import { AppError } from '../../errors.js';
 import type { CallRepository } from './calls.repository.js';
 
 /** What happened to a call (`upsert`, `delete`) or to many calls of a tenant at once (`bulk`). */
 export type CallChange =
   | { readonly tenantId: string; readonly kind: 'upsert' | 'delete'; readonly callId: string }
-  /** A tenant's calls changed in bulk (an erasure); `*`: any tenant's (the sweeps). */
+  /** A tenant's calls changed in bulk (an erasure). */
   | { readonly tenantId: string; readonly kind: 'bulk' };
 
 /**
@@ -26,8 +26,11 @@ export type CallStreamEvent =
 /** One open stream: `send` returns false when its client has stopped keeping up. */
 export interface CallStreamSink {
   send(events: readonly CallStreamEvent[]): boolean;
-  /** Ends the stream (the client reconnects, and reads the list again). */
-  end(): void;
+  /**
+   * Ends the stream at once, unsent bytes and all: its client stopped reading, or the server
+   * is stopping. The client reconnects, and reads the list again.
+   */
+  drop(): void;
 }
 
 export interface CallStreamSettings {
@@ -37,15 +40,18 @@ export interface CallStreamSettings {
   readonly maxCallsPerRound: number;
   /** Open streams per instance; more are refused (503). */
   readonly maxStreams: number;
+  /** Open streams per tenant on an instance, so that one tenant cannot take them all (429). */
+  readonly maxStreamsPerTenant: number;
 }
 
 export const CALL_STREAM_SETTINGS: CallStreamSettings = {
   roundMs: 100,
   maxCallsPerRound: 500,
   maxStreams: 1_000,
+  maxStreamsPerTenant: 100,
 };
 
-/** Changes are sent as short JSON: `{"t":tenant,"k":kind,"c":callId}`. */
+/** Changes travel as short JSON, several to a message: `[{"t":tenant,"k":kind,"c":callId}]`. */
 function encodeChange(change: CallChange): string {
   return JSON.stringify(
     change.kind === 'bulk'
@@ -54,18 +60,55 @@ function encodeChange(change: CallChange): string {
   );
 }
 
-function decodeChange(message: string): CallChange | undefined {
+/** The changes a message holds; none if it is not ours (another program may NOTIFY too). */
+function decodeChanges(message: string): CallChange[] {
+  let parsed: unknown;
   try {
-    const { t, k, c } = JSON.parse(message) as { t?: unknown; k?: unknown; c?: unknown };
-    if (typeof t !== 'string') return undefined;
-    if (k === 'bulk') return { tenantId: t, kind: k };
-    if ((k === 'upsert' || k === 'delete') && typeof c === 'string') {
-      return { tenantId: t, kind: k, callId: c };
-    }
+    parsed = JSON.parse(message);
   } catch {
-    // Not ours (another program may NOTIFY on the channel): ignored.
+    return [];
   }
-  return undefined;
+  return (Array.isArray(parsed) ? parsed : []).flatMap((item): CallChange[] => {
+    const { t, k, c } = (item ?? {}) as { t?: unknown; k?: unknown; c?: unknown };
+    if (typeof t !== 'string') return [];
+    if (k === 'bulk') return [{ tenantId: t, kind: k }];
+    if ((k === 'upsert' || k === 'delete') && typeof c === 'string') {
+      return [{ tenantId: t, kind: k, callId: c }];
+    }
+    return [];
+  });
+}
+
+/** Encoded changes joined into messages of at most `maxBytes` each. */
+function batchMessages(encoded: readonly string[], maxBytes: number): string[] {
+  const messages: string[] = [];
+  let current: string[] = [];
+  let bytes = 2;
+  for (const item of encoded) {
+    const size = Buffer.byteLength(item) + 1;
+    if (current.length > 0 && bytes + size > maxBytes) {
+      messages.push(`[${current.join(',')}]`);
+      current = [];
+      bytes = 2;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length > 0) messages.push(`[${current.join(',')}]`);
+  return messages;
+}
+
+export class TooManyTenantStreamsError extends AppError {
+  constructor(max: number) {
+    super(
+      429,
+      'too_many_streams',
+      'Too many requests',
+      `this organization already holds ${max} open streams on this server; close one first`,
+      [],
+      { 'retry-after': '10' },
+    );
+  }
 }
 
 export class TooManyStreamsError extends AppError {
@@ -96,17 +139,29 @@ export function createCallStreamService({
   /** Per tenant: the calls changed since the last round, or 'refresh' once past the bound. */
   const pending = new Map<string, Set<string> | 'refresh'>();
   let round: NodeJS.Timeout | undefined;
+  /** The round being run: rounds run one at a time, so an older read never follows a newer. */
+  let running: Promise<void> | undefined;
   let listening: Promise<() => void> | undefined;
   let count = 0;
+  /** Changes published in this turn of the event loop, sent as few messages after it. */
+  let outgoing: string[] = [];
 
   function deliver(tenantId: string, events: readonly CallStreamEvent[]): void {
     for (const sink of streams.get(tenantId) ?? []) {
       // A client that stopped reading is dropped rather than buffered without end.
-      if (!sink.send(events)) sink.end();
+      if (!sink.send(events)) sink.drop();
     }
   }
 
   const REFRESH: CallStreamEvent = { event: 'refresh', data: '{}' };
+
+  function scheduleRound(): void {
+    round ??= setTimeout(() => {
+      running = (running ?? Promise.resolve()).then(runRound).finally(() => {
+        running = undefined;
+      });
+    }, settings.roundMs);
+  }
 
   async function runRound(): Promise<void> {
     round = undefined;
@@ -141,33 +196,47 @@ export function createCallStreamService({
   }
 
   function heard(message: string | null): void {
-    const change = message === null ? undefined : decodeChange(message);
-    if (message !== null && change === undefined) return;
-    // Messages may have been lost (null), or many calls changed: every stream concerned reads
-    // the list again.
-    if (change === undefined || (change.kind === 'bulk' && change.tenantId === '*')) {
+    if (message === null) {
+      // Messages may have been lost: every stream reads its list again.
       for (const tenantId of streams.keys()) pending.set(tenantId, 'refresh');
-    } else if (!streams.has(change.tenantId)) {
+      scheduleRound();
+      return;
+    }
+    for (const change of decodeChanges(message)) note(change);
+    if (pending.size > 0) scheduleRound();
+  }
+
+  function note(change: CallChange): void {
+    if (!streams.has(change.tenantId)) {
       return;
     } else if (change.kind === 'bulk') {
+      // Many calls changed at once (an erasure): the tenant's streams read their lists again.
       pending.set(change.tenantId, 'refresh');
     } else {
       const ids = pending.get(change.tenantId) ?? new Set<string>();
-      if (ids !== 'refresh') {
-        ids.add(change.callId);
-        pending.set(change.tenantId, ids.size > settings.maxCallsPerRound ? 'refresh' : ids);
-      }
+      if (ids === 'refresh') return;
+      ids.add(change.callId);
+      pending.set(change.tenantId, ids.size > settings.maxCallsPerRound ? 'refresh' : ids);
     }
-    round ??= setTimeout(() => void runRound(), settings.roundMs);
   }
 
   return {
     /** Tells every instance's streams about a write; never fails the write (see below). */
     publish(change: CallChange): void {
-      // After the commit, so a stream never shows what was rolled back. A publish that fails
-      // (the database went away just then) loses the event: open streams miss one update and
+      // After the commit, so a stream never shows what was rolled back. The changes of one
+      // turn go out together (on PostgreSQL one NOTIFY, not one per write). A publish that
+      // fails (the database went away just then) loses them: open streams miss an update and
       // show it at their next read of the list.
-      channel.publish(encodeChange(change)).catch(() => {});
+      if (outgoing.length === 0) {
+        setImmediate(() => {
+          const batch = outgoing;
+          outgoing = [];
+          for (const message of batchMessages(batch, MAX_CHANGE_MESSAGE_BYTES)) {
+            channel.publish(message).catch(() => {});
+          }
+        });
+      }
+      outgoing.push(encodeChange(change));
     },
 
     /**
@@ -176,6 +245,9 @@ export function createCallStreamService({
      */
     async open(tenantId: string, sink: CallStreamSink): Promise<() => void> {
       if (count >= settings.maxStreams) throw new TooManyStreamsError(settings.maxStreams);
+      if ((streams.get(tenantId)?.size ?? 0) >= settings.maxStreamsPerTenant) {
+        throw new TooManyTenantStreamsError(settings.maxStreamsPerTenant);
+      }
       count += 1;
       try {
         listening ??= channel.subscribe(heard);
@@ -202,7 +274,8 @@ export function createCallStreamService({
     endAll(): void {
       if (round !== undefined) clearTimeout(round);
       round = undefined;
-      for (const sinks of [...streams.values()]) for (const sink of [...sinks]) sink.end();
+      // At once: a client that stopped reading would otherwise hold the shutdown.
+      for (const sinks of [...streams.values()]) for (const sink of [...sinks]) sink.drop();
     },
   };
 }

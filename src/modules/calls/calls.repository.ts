@@ -616,14 +616,11 @@ export function createCallRepository(
     },
 
     /**
-     * Exact nearest-rank duration percentiles. For a filter of nothing but a time range, each
-     * rank's bin comes from the rollups and its value from a walk of that bin; otherwise (or if
-     * a write came between those two reads) from how many calls lasted each distinct duration.
-     */
-    /**
      * The durations of the matching calls: exact nearest-rank `percentiles`, and how many calls
      * fall in each duration bin (call_rollup_duration_bins, about 5 % wide; empty ones left
-     * out). From the rollups for a filter of nothing but a time range, else from the calls.
+     * out). For a filter of nothing but a time range, each rank's bin comes from the rollups and
+     * its value from a walk of that bin; otherwise (or if a write came between those two reads)
+     * from how many calls lasted each distinct duration.
      */
     async durationDistribution(
       tenantId: string,

@@ -1,6 +1,7 @@
 // HTTP contract of /api/call-history. Thin: validate (by schema), call the service, answer.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { ProblemSchema } from '../../http/schema-helpers.js';
 import { csvChunks, EXPORT_CONTENT_TYPES } from './calls.export.js';
@@ -39,6 +40,8 @@ const STREAM_BUFFER_LIMIT = 1024 * 1024;
 /** A comment line this often keeps proxies and load balancers from closing an idle stream. */
 const STREAM_HEARTBEAT_MS = 15_000;
 const STREAM_RETRY_MS = 2_000;
+/** How long one stream lasts before the client must reconnect (and authenticate again). */
+const STREAM_LIFETIME_MS = 10 * 60_000;
 
 export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app,
@@ -181,25 +184,36 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       const raw = reply.raw;
       let ended = false;
       let release = () => {};
-      const end = () => {
+      /** Ends the stream; `drop`: at once, unsent bytes and all (a client that stopped reading). */
+      const end = (drop = false) => {
         if (ended) return;
         ended = true;
         release();
-        if (!raw.writableEnded) raw.end();
+        if (drop) raw.destroy();
+        else if (!raw.writableEnded) raw.end();
       };
       // Opened before anything is sent: if the instance cannot listen, the client gets a 503.
       const close = await callStream.open(request.auth.tenantId, {
         send: (events) => {
           if (ended) return true;
+          // A client this far behind has stopped reading: it is dropped, not buffered for.
+          if (raw.writableLength > STREAM_BUFFER_LIMIT) return false;
           raw.write(events.map(({ event, data }) => `event: ${event}\ndata: ${data}\n\n`).join(''));
-          return raw.writableLength <= STREAM_BUFFER_LIMIT;
+          return true;
         },
-        end,
+        drop: () => end(true),
       });
       reply.hijack();
-      const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), STREAM_HEARTBEAT_MS);
+      const heartbeat = setInterval(() => {
+        if (raw.writableLength > STREAM_BUFFER_LIMIT) end(true);
+        else raw.write(': keep-alive\n\n');
+      }, STREAM_HEARTBEAT_MS);
+      // A stream is authorised when it opens; it ends after a while so that the client comes
+      // back with its credential as it is then (a revoked key, an expired session: refused).
+      const lifetime = setTimeout(() => end(), STREAM_LIFETIME_MS);
       release = () => {
         clearInterval(heartbeat);
+        clearTimeout(lifetime);
         close();
       };
       // The client may have gone (or the server begun to stop) while the stream was opening.
@@ -208,12 +222,16 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         end();
         return;
       }
-      raw.on('close', end);
+      raw.on('close', () => end());
       raw.writeHead(200, {
+        // What the hooks set on the reply (CORS for the configured origins, the request id),
+        // which a hijacked response does not send by itself.
+        ...(reply.getHeaders() as OutgoingHttpHeaders),
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-store',
         'x-accel-buffering': 'no',
-        'x-request-id': request.id,
+        // A stream's connection serves nothing after it: when the stream ends, so does it.
+        connection: 'close',
       });
       // How long a browser waits before reconnecting; then `ready`: changes from now on arrive.
       raw.write(`retry: ${STREAM_RETRY_MS}\n\nevent: ready\ndata: {}\n\n`);

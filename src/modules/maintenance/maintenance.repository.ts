@@ -76,7 +76,7 @@ export function createMaintenanceRepository(
       cutoff: string,
       tenantId: string | undefined,
       limit: number,
-    ): Promise<number> {
+    ): Promise<Array<{ tenantId: string; id: string }>> {
       let expired = db
         .selectFrom('calls')
         .select('id')
@@ -95,8 +95,12 @@ export function createMaintenanceRepository(
         )
         .limit(limit);
       if (dialect === 'postgres') expired = expired.forUpdate().skipLocked();
-      const result = await db.deleteFrom('calls').where('id', 'in', expired).executeTakeFirst();
-      return Number(result.numDeletedRows);
+      const deleted = await db
+        .deleteFrom('calls')
+        .where('id', 'in', expired)
+        .returning(['tenant_id', 'id'])
+        .execute();
+      return deleted.map((row) => ({ tenantId: row.tenant_id, id: row.id }));
     },
 
     async getSettings(tenantId: string): Promise<{ retentionDays: number | null }> {

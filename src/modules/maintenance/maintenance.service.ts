@@ -103,26 +103,23 @@ export function createMaintenanceService({
       }
 
       const cutoffFor = (days: number) => new Date(now.getTime() - days * DAY_MS).toISOString();
+      /** One batch of expired calls deleted; the live streams of their tenants told. */
+      const deleteBatch = async (days: number, tenantId: string | undefined) => {
+        const gone = await transactor.write((trx) =>
+          maintenance.inTransaction(trx).deleteExpired(cutoffFor(days), tenantId, BATCH),
+        );
+        for (const call of gone) {
+          publishChange({ tenantId: call.tenantId, kind: 'delete', callId: call.id });
+        }
+        return gone.length;
+      };
       let deleted = 0;
       for (const { tenantId, days } of await maintenance.retentionOverrides()) {
         if (days === 0) continue;
-        deleted += await inBatches(() =>
-          transactor.write((trx) =>
-            maintenance.inTransaction(trx).deleteExpired(cutoffFor(days), tenantId, BATCH),
-          ),
-        );
+        deleted += await inBatches(() => deleteBatch(days, tenantId));
       }
-      if (retentionDays > 0) {
-        deleted += await inBatches(() =>
-          transactor.write((trx) =>
-            maintenance
-              .inTransaction(trx)
-              .deleteExpired(cutoffFor(retentionDays), undefined, BATCH),
-          ),
-        );
-      }
-      // Calls of any tenant went: every live stream reads its list again.
-      if (deleted > 0) publishChange({ tenantId: '*', kind: 'bulk' });
+      if (retentionDays > 0)
+        deleted += await inBatches(() => deleteBatch(retentionDays, undefined));
       // After the sweeps, which add deltas of their own (calls ended, calls deleted).
       await compactRollups();
       return { ended, deleted };

@@ -58,7 +58,9 @@ export function ApiKeysPage() {
           }}
         />
       )}
-      {created !== null && <NewKey created={created} onDone={() => setCreated(null)} />}
+      {created !== null && (
+        <NewKey key={created.id} created={created} onDone={() => setCreated(null)} />
+      )}
       {load.state === 'loading' && (
         <p className="loading" aria-busy="true">
           Loading keys…

@@ -138,7 +138,7 @@ export function CallPage({ id }: { id: string }) {
 
       <section aria-labelledby="recording-heading" className="card">
         <h2 id="recording-heading">Recording</h2>
-        {call.recordingUrl !== null ? (
+        {call.recordingUrl !== null && isWebUrl(call.recordingUrl) ? (
           <audio controls preload="none" src={call.recordingUrl} className="player">
             <a href={call.recordingUrl}>Download the recording</a>
           </audio>
@@ -188,6 +188,18 @@ export function CallPage({ id }: { id: string }) {
       <DeleteCall id={call.id} />
     </article>
   );
+}
+
+/**
+ * Whether a URL is http(s): the API accepts no other recording URL, but an import might hold
+ * one, and no other scheme belongs in a player or a link.
+ */
+function isWebUrl(url: string): boolean {
+  try {
+    return ['http:', 'https:'].includes(new URL(url).protocol);
+  } catch {
+    return false;
+  }
 }
 
 const EVENT_LABELS: Record<string, string> = {

@@ -1,7 +1,15 @@
 // `/`: the calls, newest first, with every filter of the API in the query string (same names,
 // so a view can be shared), a search with highlighted matches, endless scroll over cursors, and
 // live updates from the stream.
-import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import {
+  useCallback,
+  useEffect,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+  type FormEvent,
+} from 'react';
 import { queryString, type CallPage as Page, type ListedCall, describeError } from '../api';
 import { useApi } from '../auth';
 import { Highlighted } from '../components/Highlighted';
@@ -85,6 +93,9 @@ function belongs(call: ListedCall, filters: Record<string, string>): boolean | u
   return true;
 }
 
+/** A change to the list's state, from the stream or the next page. */
+type ViewChange = (current: { load: Load; unseen: number }) => { load: Load; unseen: number };
+
 type Load =
   | { state: 'loading' }
   | { state: 'failed'; error: string }
@@ -109,13 +120,27 @@ export function CallsPage() {
   });
   const { load, unseen } =
     view.key === requestKey ? view : { load: { state: 'loading' } as Load, unseen: 0 };
+  // Changes the stream sends while a request is still loading wait here, and apply to its
+  // answer when it comes: that answer may have been read before they happened.
+  const early = useRef<{ key: string; changes: ViewChange[] }>({ key: '', changes: [] });
+  const shownKey = useRef('');
+  useLayoutEffect(() => {
+    shownKey.current = view.key;
+  });
   const update = useCallback(
-    (change: (current: { load: Load; unseen: number }) => { load: Load; unseen: number }) =>
+    (change: ViewChange) => {
+      if (shownKey.current !== requestKey) {
+        if (early.current.key !== requestKey) early.current = { key: requestKey, changes: [] };
+        early.current.changes.push(change);
+        return;
+      }
       setView((current) =>
         current.key === requestKey ? { key: requestKey, ...change(current) } : current,
-      ),
+      );
+    },
     [requestKey],
   );
+  const [moreError, setMoreError] = useState<string | null>(null);
 
   // The first page, again whenever the filters change or a reload is asked for.
   useEffect(() => {
@@ -126,18 +151,20 @@ export function CallsPage() {
         `/api/call-history${queryString({ ...filters, limit: String(PAGE_SIZE), includeTotal: 'true' })}`,
         controller.signal,
       )
-      .then((page) =>
-        setView({
-          key,
+      .then((page) => {
+        const waiting = early.current.key === key ? early.current.changes : [];
+        early.current = { key: '', changes: [] };
+        const loaded = {
           load: {
             state: 'ready',
             calls: page.data,
             nextCursor: page.nextCursor,
             total: page.total,
-          },
+          } as Load,
           unseen: 0,
-        }),
-      )
+        };
+        setView({ key, ...waiting.reduce((state, change) => change(state), loaded) });
+      })
       .catch((error: unknown) => {
         if (controller.signal.aborted) return;
         setView({ key, load: { state: 'failed', error: describeError(error) }, unseen: 0 });
@@ -150,6 +177,7 @@ export function CallsPage() {
   const loadMore = useCallback(async () => {
     if (load.state !== 'ready' || load.nextCursor === null || loadingMore) return;
     setLoadingMore(true);
+    setMoreError(null);
     try {
       const page = await api.get<Page>(
         `/api/call-history${queryString({ ...filters, limit: String(PAGE_SIZE), cursor: load.nextCursor })}`,
@@ -167,10 +195,8 @@ export function CallsPage() {
         };
       });
     } catch (error) {
-      update(({ unseen: count }) => ({
-        load: { state: 'failed', error: describeError(error) },
-        unseen: count,
-      }));
+      // The calls already shown stay; the next page can be asked for again.
+      setMoreError(describeError(error));
     } finally {
       setLoadingMore(false);
     }
@@ -303,6 +329,14 @@ export function CallsPage() {
           </div>
           <div ref={sentinel} className="sentinel" />
           {loadingMore && <p className="loading">Loading more…</p>}
+          {moreError !== null && (
+            <div className="error-state" role="alert">
+              <p>The next calls could not be loaded: {moreError}</p>
+              <button type="button" onClick={() => void loadMore()}>
+                Try again
+              </button>
+            </div>
+          )}
           {load.nextCursor === null && calls.length > PAGE_SIZE && (
             <p className="end">That is every matching call.</p>
           )}
