@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
 const INDEX =
-  '<!doctype html><html><body><div id="root"></div><script type="module" src="/assets/app-1a2b.js"></script></body></html>';
+  '<!doctype html><html><head><title>app</title></head><body><div id="root"></div>' +
+  '<script type="module" src="/assets/app-1a2b.js"></script></body></html>';
+/** The page as served: the server's configuration in a meta tag (no inline script: CSP). */
+const SERVED = INDEX.replace(
+  '</head>',
+  '<meta name="callmind-config" content="{&quot;devMode&quot;:true}">\n</head>',
+);
 
 describe.each(TEST_DIALECTS)('the dashboard is served (%s)', (dialect) => {
   let t: TestApp;
@@ -32,7 +38,7 @@ describe.each(TEST_DIALECTS)('the dashboard is served (%s)', (dialect) => {
       expect(res.headers['cache-control']).toBe('no-cache');
       // The security headers hold for the app too: scripts only from the server itself.
       expect(res.headers['content-security-policy']).toContain("script-src 'self'");
-      expect(res.body).toBe(INDEX);
+      expect(res.body).toBe(SERVED);
     }
   });
 

@@ -35,12 +35,24 @@ export const useApi = (): Api => useSession().api;
 
 const KEY_STORAGE = 'callmind.apiKey';
 
+/** The configuration the server wrote into the page (src/http/web.plugin.ts), if it did. */
+const configInPage: DashboardConfig | null = (() => {
+  const content = document.querySelector('meta[name="callmind-config"]')?.getAttribute('content');
+  if (content === null || content === undefined) return null;
+  try {
+    return JSON.parse(content) as DashboardConfig;
+  } catch {
+    return null;
+  }
+})();
+
 export function AuthGate({ children }: { children: ReactNode }) {
-  const [config, setConfig] = useState<DashboardConfig | null>(null);
+  const [config, setConfig] = useState<DashboardConfig | null>(configInPage);
   const [failure, setFailure] = useState<string | null>(null);
   const [apiKey, setApiKey] = useState<string | null>(() => sessionStorage.getItem(KEY_STORAGE));
 
   useEffect(() => {
+    if (configInPage !== null) return;
     fetch('/dashboard-config.json')
       .then(async (response) => {
         if (!response.ok) throw new Error(`the server answered ${response.status}`);
