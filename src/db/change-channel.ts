@@ -157,7 +157,7 @@ export function createPostgresChangeChannel(
     open.resolve();
   };
 
-  // Every PING_MS, a query on the LISTEN connection: one that fails or hangs past the timeout
+  // Every pingMs (30 s), a query on the LISTEN connection: one that fails or hangs past the timeout
   // means notifications stopped arriving, so the connection is replaced (and listeners hear
   // null, since messages may have been lost).
   const ping = setInterval(() => {

@@ -157,8 +157,10 @@ export function createCallStreamService({
 
   function scheduleRound(): void {
     round ??= setTimeout(() => {
-      running = (running ?? Promise.resolve()).then(runRound).finally(() => {
-        running = undefined;
+      const next = (running ?? Promise.resolve()).then(runRound).catch(() => {});
+      running = next;
+      void next.then(() => {
+        if (running === next) running = undefined;
       });
     }, settings.roundMs);
   }
