@@ -11,6 +11,9 @@ export interface CallPage {
   total?: number;
 }
 
+/** Three of the server's 15 s heartbeats. */
+const STREAM_SILENCE_MS = 45_000;
+
 export interface Problem {
   status: number;
   code?: string;
@@ -95,22 +98,38 @@ export function createApi(token: TokenSource, onUnauthorized: () => void): Api {
       const response = await request(path, { signal, headers: { accept: 'text/event-stream' } });
       const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error('the live stream ended');
-        buffer += value.replace(/\r\n?/g, '\n');
-        let boundary: number;
-        while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, boundary);
-          buffer = buffer.slice(boundary + 2);
-          let event = 'message';
-          const data: string[] = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event:')) event = line.slice(6).trim();
-            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      try {
+        for (;;) {
+          // The server sends a comment every 15 s: three missed means the connection is dead
+          // even if nothing said so (a sleeping laptop, a proxy that dropped it).
+          let silence: ReturnType<typeof setTimeout> | undefined;
+          const silent = new Promise<never>((_, reject) => {
+            silence = setTimeout(
+              () => reject(new Error('the live stream went silent')),
+              STREAM_SILENCE_MS,
+            );
+          });
+          const { value, done } = await Promise.race([reader.read(), silent]).finally(() =>
+            clearTimeout(silence),
+          );
+          if (done) throw new Error('the live stream ended');
+          buffer += value.replace(/\r\n?/g, '\n');
+          let boundary: number;
+          while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, boundary);
+            buffer = buffer.slice(boundary + 2);
+            let event = 'message';
+            const data: string[] = [];
+            for (const line of block.split('\n')) {
+              if (line.startsWith('event:')) event = line.slice(6).trim();
+              else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+            }
+            if (data.length > 0) onEvent(event, data.join('\n'));
           }
-          if (data.length > 0) onEvent(event, data.join('\n'));
         }
+      } finally {
+        // However the reading ended (silence, a handler's error), the connection goes too.
+        void reader.cancel().catch(() => {});
       }
     },
   };

@@ -2,10 +2,11 @@
 // `retry` hint, 2 s), and after a reconnect asks the page to read its list again, since changes
 // made meanwhile were not heard.
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
-import type { ListedCall } from './api';
+import { ApiError, type ListedCall } from './api';
 import { useApi } from './auth';
 
-export type LiveState = 'connecting' | 'live' | 'reconnecting';
+/** `unavailable`: the credential may not read the stream; no use retrying. */
+export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'unavailable';
 
 export interface LiveHandlers {
   onCall(call: ListedCall): void;
@@ -14,6 +15,8 @@ export interface LiveHandlers {
 }
 
 const RECONNECT_MS = 2_000;
+/** After a refusal for load (429, 503), as the server's Retry-After says. */
+const BUSY_RECONNECT_MS = 10_000;
 
 export function useLiveCalls(handlers: LiveHandlers): LiveState {
   const api = useApi();
@@ -48,10 +51,18 @@ export function useLiveCalls(handlers: LiveHandlers): LiveState {
           },
           controller.signal,
         )
-        .catch(() => {
+        .catch((error: unknown) => {
           if (controller.signal.aborted) return;
+          const status = error instanceof ApiError ? error.status : 0;
+          if (status === 401 || status === 403) {
+            setState('unavailable');
+            return;
+          }
           setState('reconnecting');
-          timer = setTimeout(connect, RECONNECT_MS);
+          timer = setTimeout(
+            connect,
+            status === 429 || status === 503 ? BUSY_RECONNECT_MS : RECONNECT_MS,
+          );
         });
     };
     connect();

@@ -251,7 +251,13 @@ export function CallsPage() {
         <h1>Calls</h1>
         <p className="live-status" aria-live="polite">
           <span className={`dot ${live}`} aria-hidden="true" />
-          {live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+          {live === 'live'
+            ? 'Live'
+            : live === 'connecting'
+              ? 'Connecting…'
+              : live === 'reconnecting'
+                ? 'Reconnecting…'
+                : 'Live updates unavailable'}
         </p>
         <ExportButton filters={filters} disabled={load.state !== 'ready' || calls.length === 0} />
       </div>
