@@ -387,6 +387,29 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
       await context.close();
     }
   });
+
+  it('drops a call deleted elsewhere from the list and its count, live', async () => {
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${baseUrl}/`);
+      await expect.poll(() => page.locator('.live-status').textContent()).toContain('Live');
+      const countText = () => page.locator('.count').textContent();
+      const before = await countText();
+      const doomed = await post({
+        ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
+        callerName: 'Soon Gone',
+      });
+      const row = page.locator(`tr[data-call-id="${doomed.id}"]`);
+      await row.waitFor({ timeout: 2_000 });
+      expect(await countText()).not.toBe(before);
+      await fetch(`${baseUrl}/api/call-history/${doomed.id}`, { method: 'DELETE' });
+      await row.waitFor({ state: 'detached', timeout: 2_000 });
+      expect(await countText()).toBe(before);
+    } finally {
+      await context.close();
+    }
+  });
 });
 
 describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('signing in to the dashboard (%s)', (dialect) => {

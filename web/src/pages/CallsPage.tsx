@@ -231,10 +231,7 @@ export function CallsPage() {
     },
     onDeleted(id) {
       update(({ load: current, unseen: count }) => ({
-        load:
-          current.state === 'ready'
-            ? { ...current, calls: current.calls.filter((call) => call.id !== id) }
-            : current,
+        load: current.state === 'ready' ? withoutCall(current, id) : current,
         unseen: count,
       }));
     },
@@ -352,6 +349,17 @@ export function CallsPage() {
   );
 }
 
+/** The list without a call it shows (deleted, or no longer matching), its total one less. */
+function withoutCall(current: Extract<Load, { state: 'ready' }>, id: string): Load {
+  const calls = current.calls.filter((call) => call.id !== id);
+  if (calls.length === current.calls.length) return current;
+  return {
+    ...current,
+    calls,
+    ...(current.total === undefined ? {} : { total: Math.max(0, current.total - 1) }),
+  };
+}
+
 /** The list after the stream sent `call`: changed in place, added where it starts, or gone. */
 function withCall(
   current: Extract<Load, { state: 'ready' }>,
@@ -362,9 +370,9 @@ function withCall(
   const index = calls.findIndex((shown) => shown.id === call.id);
   if (index >= 0) {
     const before = calls[index]!;
-    if (fits === false) calls.splice(index, 1);
+    if (fits === false) return withoutCall(current, call.id);
     // The stream's record has no search matches: keep the ones the list found.
-    else calls[index] = before.matches ? { ...call, matches: before.matches } : call;
+    calls[index] = before.matches ? { ...call, matches: before.matches } : call;
     return { ...current, calls };
   }
   if (fits !== true) return current;
