@@ -72,7 +72,8 @@ export async function webRoutes(app: FastifyInstance, options: WebOptions): Prom
   }
 
   app.get('/*', async (request, reply) => {
-    const pathname = request.url.split('?')[0] ?? '/';
+    // The router's decoded path, so that /%61pi/… is /api/… here too.
+    const pathname = `/${(request.params as { '*'?: string })['*'] ?? ''}`;
     // The API's own 404, and no app for a missing asset (a stale tab after a deploy).
     if (pathname === '/api' || pathname.startsWith('/api/') || pathname.startsWith('/assets/')) {
       return reply.callNotFound();

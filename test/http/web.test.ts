@@ -53,7 +53,13 @@ describe.each(TEST_DIALECTS)('the dashboard is served (%s)', (dialect) => {
   });
 
   it('never answers /api with the app', async () => {
-    for (const url of ['/api', '/api/', '/api/nothing-here', '/api/call-history/x/y/z']) {
+    for (const url of [
+      '/api',
+      '/api/',
+      '/api/nothing-here',
+      '/api/call-history/x/y/z',
+      '/%61pi/nothing-here',
+    ]) {
       const res = await t.app.inject({ method: 'GET', url });
       expect(res.statusCode, url).toBe(404);
       expect(res.headers['content-type'], url).toMatch(/^application\/problem\+json/);
