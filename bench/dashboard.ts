@@ -11,8 +11,13 @@
 //   BENCH_DIALECTS=sqlite,postgres BENCH_CALLS=1000000 BENCH_RUNS=10 npm run bench:dashboard
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, BrowserContext } from 'playwright-core';
+import {
+  buildDashboard,
+  CHROMIUM_PATH,
+  hasChromium,
+  launchChromium,
+} from '../test/setup/browser.js';
 import { REPO_ROOT, spawnServer, type ServerProcess } from '../test/setup/server-process.js';
 import { ensurePostgresFixture, ensureSqliteFixture, type Fixture } from './query/fixture.js';
 import { summariseDurations, type Timing } from './query/timing.js';
@@ -21,7 +26,6 @@ const CALLS = Number(process.env.BENCH_CALLS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const DIALECTS = (process.env.BENCH_DIALECTS ?? 'sqlite,postgres').split(',');
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TARGET_MS = 1000;
 const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
 
@@ -110,22 +114,12 @@ async function measure(browser: Browser, fixture: Fixture, server: ServerProcess
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(CHROMIUM))
-    throw new Error(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+  if (!hasChromium()) {
+    throw new Error(`no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`);
+  }
   console.log('building the dashboard (as npm run build does)');
-  process.env.NODE_ENV = 'production';
-  await build({ configFile: path.join(REPO_ROOT, 'vite.config.ts'), logLevel: 'warn' });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  await buildDashboard();
+  const browser = await launchChromium();
   try {
     for (const dialect of DIALECTS) {
       const fixture =

@@ -7,14 +7,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callStartBody, completionBody, newCallSid, uniqueId } from '../factories.js';
+import { buildDashboard, CHROMIUM_PATH, hasChromium, launchChromium } from '../setup/browser.js';
 import { parseCsv } from '../setup/csv.js';
 import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** What completionBody() says a call cost, and how the dashboard writes a sum of dollars. */
 const COMPLETION_COST = Number(completionBody().cost);
 const formatUsd = (dollars: number) =>
@@ -24,7 +23,7 @@ const formatUsd = (dollars: number) =>
     minimumFractionDigits: 2,
     maximumFractionDigits: 4,
   }).format(dollars);
-const HAS_BROWSER = fs.existsSync(CHROMIUM);
+const HAS_BROWSER = hasChromium();
 const SCREENSHOTS = path.resolve('test-results/screenshots');
 const AXE_SOURCE = fs.readFileSync(
   createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
@@ -32,7 +31,7 @@ const AXE_SOURCE = fs.readFileSync(
 );
 
 if (process.env.REQUIRE_BROWSER_TESTS === '1' && !HAS_BROWSER) {
-  throw new Error(`REQUIRE_BROWSER_TESTS=1 but there is no Chromium at ${CHROMIUM}`);
+  throw new Error(`REQUIRE_BROWSER_TESTS=1 but there is no Chromium at ${CHROMIUM_PATH}`);
 }
 
 let webRoot = '';
@@ -42,29 +41,8 @@ beforeAll(async () => {
   if (!HAS_BROWSER) return;
   // Built here, so the test always runs the app as it is now, not an older dist/web.
   webRoot = makeTempDir('callmind-web-build-');
-  // As `npm run build` does: vitest runs under NODE_ENV=test, which would build for development.
-  const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = 'production';
-  try {
-    await build({
-      configFile: path.resolve('vite.config.ts'),
-      logLevel: 'warn',
-      build: { outDir: webRoot, emptyOutDir: true },
-    });
-  } finally {
-    process.env.NODE_ENV = nodeEnv;
-  }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  await buildDashboard(webRoot);
+  browser = await launchChromium();
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
 }, 120_000);
 

@@ -363,12 +363,11 @@ export function createCallService({
         }),
         query.includeTotal === true ? calls.count(auth.tenantId, filter) : undefined,
       ]);
-      const shown = rows.slice(0, limit);
-      const last = shown.at(-1);
-      const nextCursor =
-        rows.length > limit && last !== undefined
-          ? encodeCallCursor({ sort, key: last.sort_key, id: last.id })
-          : null;
+      const { shown, nextCursor } = pageOf(rows, limit, (row) => ({
+        sort,
+        key: row.sort_key,
+        id: row.id,
+      }));
       return `{"data":[${shown.map((row) => row.line).join(',')}],"nextCursor":${JSON.stringify(
         nextCursor,
       )}${total === undefined ? '' : `,"total":${total}`}}`;
@@ -429,8 +428,7 @@ export function createCallService({
         page(),
         query.includeTotal === true ? calls.count(auth.tenantId, filter) : undefined,
       ]);
-      const shown = rows.slice(0, limit);
-      const last = shown.at(-1);
+      const { shown, nextCursor } = pageOf(rows, limit, cursorOf);
       return {
         data: shown.map((row) => {
           const call = listedRowToCall(row);
@@ -442,8 +440,7 @@ export function createCallService({
             ...(search === undefined ? {} : { matches: searchMatches(call, search) }),
           };
         }),
-        nextCursor:
-          rows.length > limit && last !== undefined ? encodeCallCursor(cursorOf(last)) : null,
+        nextCursor,
         ...(total === undefined ? {} : { total }),
       };
     },
@@ -666,6 +663,23 @@ function eventPayload(body: object): string {
         : [key, value],
     );
   return JSON.stringify(Object.fromEntries(entries));
+}
+
+/**
+ * A page of at most `limit` rows out of `limit + 1` read, and the cursor past its last row
+ * when the extra row says there is more.
+ */
+function pageOf<Row>(
+  rows: readonly Row[],
+  limit: number,
+  cursorOf: (row: Row) => CallCursor,
+): { shown: Row[]; nextCursor: string | null } {
+  const shown = rows.slice(0, limit);
+  const last = shown.at(-1);
+  return {
+    shown,
+    nextCursor: rows.length > limit && last !== undefined ? encodeCallCursor(cursorOf(last)) : null,
+  };
 }
 
 /** A list request's filter, sort, page size and position, checked. */

@@ -5,6 +5,7 @@ import { describeError } from '../api';
 import { useApi } from '../auth';
 import { formatDateTime } from '../format';
 import { Link } from '../router';
+import { LoadFailed, Loading } from '../components/LoadStates';
 
 type Load =
   { state: 'loading' } | { state: 'failed'; error: string } | { state: 'ready'; agents: Agent[] };
@@ -33,18 +34,9 @@ export function AgentsPage() {
         arrive; in dev mode, a new id is added when its first call comes in.
       </p>
       <CreateAgent onCreated={() => setReloads((n) => n + 1)} />
-      {load.state === 'loading' && (
-        <p className="loading" aria-busy="true">
-          Loading agents…
-        </p>
-      )}
+      {load.state === 'loading' && <Loading what="agents" />}
       {load.state === 'failed' && (
-        <div className="error-state" role="alert">
-          <p>The agents could not be loaded: {load.error}</p>
-          <button type="button" onClick={() => setReloads((n) => n + 1)}>
-            Try again
-          </button>
-        </div>
+        <LoadFailed what="The agents" error={load.error} onRetry={() => setReloads((n) => n + 1)} />
       )}
       {load.state === 'ready' && load.agents.length === 0 && (
         <div className="empty-state">

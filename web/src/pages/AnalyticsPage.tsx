@@ -10,6 +10,7 @@ import { Link, navigate, useLocation } from '../router';
 import { FilterBar, filtersOf } from './CallsPage';
 import { queryString, describeError } from '../api';
 import { CALL_STATUSES } from '../../../src/modules/calls/call-values';
+import { LoadFailed, Loading } from '../components/LoadStates';
 
 const DAY_MS = 86_400_000;
 const BUCKETS = ['hour', 'day', 'week'] as const;
@@ -96,16 +97,13 @@ export function AnalyticsPage() {
         </label>
       </div>
       <FilterBar filters={filters} path="/analytics" extra={{ bucket }} />
-      {load.state === 'loading' && (
-        <p className="loading" aria-busy="true">
-          Loading analytics…
-        </p>
-      )}
+      {load.state === 'loading' && <Loading what="analytics" />}
       {load.state === 'failed' && (
-        <div className="error-state" role="alert">
-          <p>The analytics could not be loaded: {load.error}</p>
-          <p>A narrower date range or a larger bucket may help.</p>
-        </div>
+        <LoadFailed
+          what="The analytics"
+          error={load.error}
+          hint="A narrower date range or a larger bucket may help."
+        />
       )}
       {load.state === 'ready' && load.stats.total === 0 && (
         <div className="empty-state">

@@ -6,6 +6,7 @@ import type { Scope } from '../../../src/modules/identity/identity';
 import { ApiError, describeError } from '../api';
 import { useApi } from '../auth';
 import { formatDateTime } from '../format';
+import { LoadFailed, Loading } from '../components/LoadStates';
 
 const SCOPE_CHOICES: ReadonlyArray<{ scope: Scope; label: string }> = [
   { scope: 'calls:read', label: 'Read calls (dashboard, exports)' },
@@ -61,18 +62,9 @@ export function ApiKeysPage() {
       {created !== null && (
         <NewKey key={created.id} created={created} onDone={() => setCreated(null)} />
       )}
-      {load.state === 'loading' && (
-        <p className="loading" aria-busy="true">
-          Loading keys…
-        </p>
-      )}
+      {load.state === 'loading' && <Loading what="keys" />}
       {load.state === 'failed' && !load.forbidden && (
-        <div className="error-state" role="alert">
-          <p>The keys could not be loaded: {load.error}</p>
-          <button type="button" onClick={() => setReloads((n) => n + 1)}>
-            Try again
-          </button>
-        </div>
+        <LoadFailed what="The keys" error={load.error} onRetry={() => setReloads((n) => n + 1)} />
       )}
       {load.state === 'ready' && load.keys.length === 0 && (
         <div className="empty-state">

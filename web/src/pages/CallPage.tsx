@@ -17,6 +17,7 @@ import {
 import { useLiveCalls } from '../live';
 import { Link, navigate, useLocation } from '../router';
 import { useNow } from '../useNow';
+import { LoadFailed, Loading } from '../components/LoadStates';
 
 type Load =
   | { state: 'loading' }
@@ -64,13 +65,7 @@ export function CallPage({ id }: { id: string }) {
 
   const now = useNow(load.state === 'ready' && isLive(load.call.status) ? 1000 : null);
 
-  if (load.state === 'loading') {
-    return (
-      <p className="loading" aria-busy="true">
-        Loading the call…
-      </p>
-    );
-  }
+  if (load.state === 'loading') return <Loading what="the call" />;
   if (load.state === 'missing') {
     return (
       <section className="empty-state">
@@ -83,12 +78,7 @@ export function CallPage({ id }: { id: string }) {
   }
   if (load.state === 'failed') {
     return (
-      <div className="error-state" role="alert">
-        <p>The call could not be loaded: {load.error}</p>
-        <button type="button" onClick={() => setReloads((n) => n + 1)}>
-          Try again
-        </button>
-      </div>
+      <LoadFailed what="The call" error={load.error} onRetry={() => setReloads((n) => n + 1)} />
     );
   }
   const { call, events } = load;

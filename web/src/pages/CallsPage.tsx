@@ -34,6 +34,7 @@ import {
 import { useLiveCalls } from '../live';
 import { Link, navigate, useLocation } from '../router';
 import { useNow } from '../useNow';
+import { LoadFailed, Loading } from '../components/LoadStates';
 
 /** The list's filters, by their API names. */
 const FILTERS = [
@@ -264,18 +265,9 @@ export function CallsPage() {
           {unseen} new or changed {unseen === 1 ? 'call' : 'calls'}: show
         </button>
       )}
-      {load.state === 'loading' && (
-        <p className="loading" aria-busy="true">
-          Loading calls…
-        </p>
-      )}
+      {load.state === 'loading' && <Loading what="calls" />}
       {load.state === 'failed' && (
-        <div className="error-state" role="alert">
-          <p>The calls could not be loaded: {load.error}</p>
-          <button type="button" onClick={reload}>
-            Try again
-          </button>
-        </div>
+        <LoadFailed what="The calls" error={load.error} onRetry={reload} />
       )}
       {load.state === 'ready' && calls.length === 0 && (
         <div className="empty-state">
@@ -333,12 +325,7 @@ export function CallsPage() {
           <div ref={sentinel} className="sentinel" />
           {loadingMore && <p className="loading">Loading more…</p>}
           {moreError !== null && (
-            <div className="error-state" role="alert">
-              <p>The next calls could not be loaded: {moreError}</p>
-              <button type="button" onClick={() => void loadMore()}>
-                Try again
-              </button>
-            </div>
+            <LoadFailed what="The next calls" error={moreError} onRetry={() => void loadMore()} />
           )}
           {load.nextCursor === null && calls.length > PAGE_SIZE && (
             <p className="end">That is every matching call.</p>
