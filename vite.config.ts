@@ -12,7 +12,8 @@ export default defineConfig({
     outDir: '../dist/web',
     emptyOutDir: true,
     // The size budget (350 kB gzipped) is checked by the browser tests, not by warnings here.
-    chunkSizeWarningLimit: 1000,
+    // Clerk's SDK is one chunk of about 1.1 MB (390 kB gzipped), loaded only with Clerk sign-in.
+    chunkSizeWarningLimit: 1200,
   },
   server: {
     // `npm run dev:web` serves the app with hot reload and sends /api to the server.

@@ -29,6 +29,10 @@ export interface Config {
     readonly issuer: string | undefined;
     /** When non-empty, a session token's `azp` must be one of these origins. */
     readonly authorizedParties: readonly string[];
+    /** The dashboard signs people in with Clerk (its React SDK) when this is set. */
+    readonly publishableKey: string | undefined;
+    /** The Frontend API origin the publishable key names: the dashboard's browser talks to it. */
+    readonly frontendApi: string | undefined;
   };
   /** Browser origins allowed to call the API cross-origin; empty: same origin only. */
   readonly corsOrigins: readonly string[];
@@ -137,6 +141,24 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('CLERK_ISSUER must be an https:// URL (your Clerk Frontend API URL)');
   }
   const authorizedParties = parseList(read('CLERK_AUTHORIZED_PARTIES'));
+  const clerkPublishableKey = read('CLERK_PUBLISHABLE_KEY');
+  const clerkFrontendApi =
+    clerkPublishableKey === undefined ? undefined : frontendApiOf(clerkPublishableKey);
+  if (clerkPublishableKey !== undefined && clerkFrontendApi === undefined) {
+    problems.push(
+      'CLERK_PUBLISHABLE_KEY must be a Clerk publishable key (pk_test_… or pk_live_…, as the Clerk dashboard shows it)',
+    );
+  }
+  // Sessions the dashboard signs in must be checkable here, or every request would be refused.
+  if (
+    clerkPublishableKey !== undefined &&
+    clerkJwtKey === undefined &&
+    clerkSecretKey === undefined
+  ) {
+    problems.push(
+      'CLERK_PUBLISHABLE_KEY needs CLERK_JWT_KEY or CLERK_SECRET_KEY, so that the server can verify the sessions the dashboard signs in',
+    );
+  }
   const corsOrigins = parseList(read('CORS_ORIGINS'));
   for (const origin of [...authorizedParties, ...corsOrigins]) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
@@ -313,6 +335,8 @@ export function loadConfig(env: Env = process.env): Config {
       secretKey: clerkSecretKey,
       issuer: clerkIssuer,
       authorizedParties: Object.freeze(authorizedParties),
+      publishableKey: clerkPublishableKey,
+      frontendApi: clerkFrontendApi,
     }),
     corsOrigins: Object.freeze(corsOrigins),
     rateLimit: Object.freeze({
@@ -372,6 +396,18 @@ function clerkKeyProblem(pem: string): string | undefined {
     return 'must be a 2048-bit RSA public key with exponent 65537 (what Clerk issues)';
   }
   return undefined;
+}
+
+/**
+ * A publishable key is `pk_test_` or `pk_live_` and the base64 of the instance's Frontend API
+ * host followed by `$`: that host is where the dashboard's browser signs in.
+ */
+export function frontendApiOf(publishableKey: string): string | undefined {
+  const match = /^pk_(?:test|live)_([A-Za-z0-9+/_-]+={0,2})$/.exec(publishableKey);
+  if (match === null) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const host = /^([a-z0-9.-]+\.[a-z]{2,}(?::\d{1,5})?)\$$/i.exec(decoded)?.[1];
+  return host === undefined ? undefined : `https://${host.toLowerCase()}`;
 }
 
 function parseList(raw: string | undefined): string[] {

@@ -111,16 +111,22 @@ async function registerEdgeProtections(app: FastifyInstance, config: Config): Pr
       maxAge: 600,
     });
   }
+  // With Clerk sign-in, the browser also talks to the instance's Frontend API, shows avatars
+  // from img.clerk.com and runs Clerk's timers in a blob: worker. Clerk's code is in our bundle
+  // (its build with no remotely hosted code), so scripts still come only from here.
+  const clerkApi = config.clerk.frontendApi;
+  const withClerk = (...sources: string[]) => (clerkApi === undefined ? [] : sources);
   await app.register(helmet, {
     contentSecurityPolicy: {
       directives: {
         'default-src': ["'self'"],
         'script-src': ["'self'"],
         'style-src': ["'self'", "'unsafe-inline'"],
-        'img-src': ["'self'", 'data:'],
+        'img-src': ["'self'", 'data:', ...withClerk('https://img.clerk.com')],
         // Recordings live wherever the telephony platform keeps them.
         'media-src': ["'self'", 'https:', 'http:'],
-        'connect-src': ["'self'"],
+        'connect-src': ["'self'", ...(clerkApi === undefined ? [] : [clerkApi])],
+        'worker-src': ["'self'", ...withClerk('blob:')],
         'frame-ancestors': ["'none'"],
         'object-src': ["'none'"],
       },
@@ -322,7 +328,12 @@ export async function buildApp({
   await app.register(apiKeyRoutes, { services });
   await app.register(settingsRoutes, { services });
   await app.register(webRoutes, {
-    dashboard: { devMode: config.devMode },
+    dashboard: {
+      devMode: config.devMode,
+      ...(config.clerk.publishableKey === undefined
+        ? {}
+        : { clerkPublishableKey: config.clerk.publishableKey }),
+    },
     ...(webRoot === undefined ? {} : { root: webRoot }),
   });
 

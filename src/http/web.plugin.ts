@@ -14,6 +14,8 @@ export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../dist/web', import.m
 export interface DashboardConfig {
   /** No sign-in: the app says so in a banner and sends no credential. */
   readonly devMode: boolean;
+  /** Sign in with Clerk (CLERK_PUBLISHABLE_KEY); without it, with an organization API key. */
+  readonly clerkPublishableKey?: string;
 }
 
 export interface WebOptions {

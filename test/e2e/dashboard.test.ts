@@ -11,6 +11,13 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callStartBody, completionBody, newCallSid, uniqueId } from '../factories.js';
 import { buildDashboard, CHROMIUM_PATH, hasChromium, launchChromium } from '../setup/browser.js';
+import { createTestClerk, type TestClerk } from '../setup/clerk.js';
+import {
+  fakeClerkFrontendApi,
+  FRONTEND_API_HOST,
+  TEST_PUBLISHABLE_KEY,
+  type FakeUser,
+} from '../setup/clerk-frontend.js';
 import { parseCsv } from '../setup/csv.js';
 import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
@@ -443,6 +450,161 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('signing in to the dashboard (%s
 
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.getByRole('heading', { name: 'Sign in to Callmind' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('Clerk sign-in in Chromium (%s)', (dialect) => {
+  let t: TestApp;
+  let baseUrl: string;
+  let clerk: TestClerk;
+  const suffix = uniqueId('').replace(/[^a-z0-9]/gi, '');
+  const ada: FakeUser = {
+    userId: `user_ada_${suffix}`,
+    email: 'ada@example.com',
+    firstName: 'Ada',
+    organizations: [
+      { id: `org_acme_${suffix}`, name: 'Acme' },
+      { id: `org_globex_${suffix}`, name: 'Globex' },
+    ],
+  };
+  const [acme, globex] = ada.organizations as [
+    FakeUser['organizations'][0],
+    FakeUser['organizations'][0],
+  ];
+
+  /** A request by a backend signed in to `orgId` with Clerk. */
+  const send = async (orgId: string, path: string, body: Record<string, unknown>) => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${clerk.session({ userId: ada.userId, orgId })}`,
+      },
+      body: JSON.stringify(body),
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+  };
+  const ingest = (orgId: string, callerName: string) =>
+    send(
+      orgId,
+      '/api/call-history',
+      callStartBody({ callerName, agentId: 'agent_clerk', userId: ada.userId }),
+    );
+
+  beforeAll(async () => {
+    clerk = createTestClerk();
+    t = await createTestApp(dialect, {
+      webRoot,
+      env: { ...clerk.env, CLERK_PUBLISHABLE_KEY: TEST_PUBLISHABLE_KEY },
+    });
+    baseUrl = await t.listen();
+    for (const org of ada.organizations) {
+      await send(org.id, '/api/agents', { id: 'agent_clerk', name: `${org.name} line` });
+    }
+    await ingest(acme.id, 'Acme Caller');
+    await ingest(globex.id, 'Globex Caller');
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  const shoot = (page: Page, name: string) => screenshot(page, `${dialect}-${name}`);
+
+  it("signed out, shows Clerk's sign-in (its bundled SDK, no CDN) and reads no call", async () => {
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    const apiCalls: string[] = [];
+    const elsewhere: string[] = [];
+    const scripts = new Set<string>();
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.startsWith('/api/')) apiCalls.push(url.pathname);
+      if (url.origin !== baseUrl && url.host !== FRONTEND_API_HOST) elsewhere.push(url.href);
+      if (url.pathname.startsWith('/assets/') && url.pathname.endsWith('.js')) {
+        scripts.add(url.pathname);
+      }
+    });
+    try {
+      const fake = await fakeClerkFrontendApi(page, clerk, null);
+      await page.goto(`${baseUrl}/`);
+      await page.getByLabel('Email address').waitFor();
+      await page.getByRole('heading', { name: /Sign in to Callmind/ }).waitFor();
+      // Not the API-key form, and no dev-mode banner.
+      expect(await page.locator('#api-key').count()).toBe(0);
+      expect(await page.locator('.dev-banner').count()).toBe(0);
+      expect(fake.requests).toContain('GET /v1/client');
+      expect(apiCalls).toEqual([]);
+      // Clerk's code came from this server; only its Frontend API was called beside it.
+      expect(elsewhere).toEqual([]);
+      expect(await seriousViolations(page)).toEqual([]);
+      await shoot(page, 'clerk-sign-in');
+      // Clerk's SDK and components weigh more than the whole app; they load only with Clerk.
+      const gzipped = [...scripts].reduce(
+        (sum, src) => sum + gzipSync(fs.readFileSync(path.join(webRoot, src))).length,
+        0,
+      );
+      console.log(`JavaScript for Clerk's sign-in page: ${(gzipped / 1024).toFixed(1)} kB gzipped`);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("signed in, lists the active organization's calls with Clerk's tokens, live, and another's after switching", async () => {
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    const bearers = new Set<string>();
+    page.on('request', (request) => {
+      const authorization = request.headers()['authorization'];
+      if (new URL(request.url()).pathname.startsWith('/api/') && authorization !== undefined) {
+        bearers.add(authorization.replace(/^Bearer /, ''));
+      }
+    });
+    try {
+      const fake = await fakeClerkFrontendApi(page, clerk, ada);
+      await page.goto(`${baseUrl}/`);
+      const rows = page.locator('tbody tr');
+      await rows.filter({ hasText: 'Acme Caller' }).first().waitFor();
+      expect(await rows.filter({ hasText: 'Globex Caller' }).count()).toBe(0);
+      // Every API request carried a session token the Frontend API handed out.
+      expect(bearers.size).toBeGreaterThan(0);
+      for (const token of bearers) expect(fake.tokens).toContain(token);
+      expect(await page.getByLabel('Organization').inputValue()).toBe(acme.id);
+      expect(await seriousViolations(page)).toEqual([]);
+
+      // Live over the stream opened with the session's token.
+      await page.getByText('Live', { exact: true }).waitFor();
+      const startedAt = Date.now();
+      await ingest(acme.id, 'Acme Live Caller');
+      await rows.filter({ hasText: 'Acme Live Caller' }).first().waitFor({ timeout: 2_000 });
+      expect(Date.now() - startedAt).toBeLessThan(2_000);
+      await shoot(page, 'clerk-signed-in');
+
+      // Another organization is another tenant.
+      await page.getByLabel('Organization').selectOption({ label: 'Globex' });
+      await rows.filter({ hasText: 'Globex Caller' }).first().waitFor();
+      expect(await rows.filter({ hasText: 'Acme Caller' }).count()).toBe(0);
+      expect(fake.requests).toContain(`POST /v1/client/sessions/sess_dashboard_test/touch`);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("signs out through Clerk's user menu, back to the sign-in", async () => {
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    try {
+      await fakeClerkFrontendApi(page, clerk, ada);
+      await page.goto(`${baseUrl}/`);
+      await page.locator('tbody tr').first().waitFor();
+      await page.locator('.cl-userButtonTrigger').click();
+      await page
+        .getByRole('menuitem', { name: 'Sign out' })
+        .or(page.getByRole('button', { name: 'Sign out' }))
+        .click();
+      await page.getByLabel('Email address').waitFor();
+      expect(await page.locator('tbody tr').count()).toBe(0);
     } finally {
       await context.close();
     }

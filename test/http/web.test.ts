@@ -3,6 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestClerk } from '../setup/clerk.js';
+import { FRONTEND_API_HOST, TEST_PUBLISHABLE_KEY } from '../setup/clerk-frontend.js';
 import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
 const INDEX =
@@ -71,6 +73,35 @@ describe.each(TEST_DIALECTS)('the dashboard is served (%s)', (dialect) => {
     const res = await t.app.inject({ method: 'GET', url: '/dashboard-config.json' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ devMode: true });
+  });
+
+  it('with Clerk sign-in, tells the app the publishable key and lets the browser reach Clerk', async () => {
+    const clerk = createTestClerk();
+    const withClerk = await createTestApp(dialect, {
+      webRoot: root,
+      env: { ...clerk.env, CLERK_PUBLISHABLE_KEY: TEST_PUBLISHABLE_KEY },
+    });
+    try {
+      const config = await withClerk.app.inject({ method: 'GET', url: '/dashboard-config.json' });
+      expect(config.json()).toEqual({ devMode: false, clerkPublishableKey: TEST_PUBLISHABLE_KEY });
+      const page = await withClerk.app.inject({ method: 'GET', url: '/' });
+      expect(page.body).toContain(
+        `content="{&quot;devMode&quot;:false,&quot;clerkPublishableKey&quot;:&quot;${TEST_PUBLISHABLE_KEY}&quot;}"`,
+      );
+      const csp = page.headers['content-security-policy'] as string;
+      expect(csp).toContain(`connect-src 'self' https://${FRONTEND_API_HOST}`);
+      expect(csp).toContain("img-src 'self' data: https://img.clerk.com");
+      // Clerk's code is bundled: scripts still come only from this server.
+      expect(csp).toContain("script-src 'self';");
+    } finally {
+      await withClerk.close();
+    }
+    // Without Clerk, the browser talks to this server only.
+    const csp = (await t.app.inject({ method: 'GET', url: '/' })).headers[
+      'content-security-policy'
+    ] as string;
+    expect(csp).toContain("connect-src 'self';");
+    expect(csp).not.toContain('clerk');
   });
 
   it('says how to build the app when it is not built, and the API still works', async () => {

@@ -111,6 +111,43 @@ describe('loadConfig', () => {
     expect(loadConfig({ CLERK_JWT_KEY: rsa2048 }).authRequired).toBe(true);
   });
 
+  it('reads the Frontend API from CLERK_PUBLISHABLE_KEY, and wants a way to verify its sessions', () => {
+    const jwtKey = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString();
+    const key = (host: string, kind = 'live') =>
+      `pk_${kind}_${Buffer.from(`${host}$`).toString('base64')}`;
+    const config = loadConfig({
+      CLERK_PUBLISHABLE_KEY: key('clerk.example.com'),
+      CLERK_JWT_KEY: jwtKey,
+    });
+    expect(config.clerk).toMatchObject({
+      publishableKey: key('clerk.example.com'),
+      frontendApi: 'https://clerk.example.com',
+    });
+    expect(config.devMode).toBe(false);
+    expect(
+      loadConfig({
+        CLERK_PUBLISHABLE_KEY: key('happy-cat-12.clerk.accounts.dev', 'test'),
+        CLERK_SECRET_KEY: 'sk_test_abc',
+      }).clerk.frontendApi,
+    ).toBe('https://happy-cat-12.clerk.accounts.dev');
+    // Sessions signed in by the dashboard could not be checked: every request would be refused.
+    expect(() => loadConfig({ CLERK_PUBLISHABLE_KEY: key('clerk.example.com') })).toThrow(
+      /CLERK_PUBLISHABLE_KEY needs CLERK_JWT_KEY or CLERK_SECRET_KEY/,
+    );
+    for (const bad of [
+      'sk_live_abc',
+      'pk_live_',
+      `pk_live_${Buffer.from('no-dollar.example.com').toString('base64')}`,
+      'pk_prod_Y2xlcmsuZXhhbXBsZS5jb20k',
+    ]) {
+      expect(() => loadConfig({ CLERK_PUBLISHABLE_KEY: bad, CLERK_JWT_KEY: jwtKey }), bad).toThrow(
+        /CLERK_PUBLISHABLE_KEY must be a Clerk publishable key/,
+      );
+    }
+  });
+
   it('refuses to expose dev mode beyond loopback', () => {
     expect(() => loadConfig({ HOST: '0.0.0.0' })).toThrow(/dev mode/);
     expect(loadConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');

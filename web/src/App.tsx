@@ -1,10 +1,11 @@
-import { AuthGate, useSession } from './auth';
+import { AuthGate } from './auth';
 import { AgentsPage } from './pages/AgentsPage';
 import { AnalyticsPage } from './pages/AnalyticsPage';
 import { ApiKeysPage } from './pages/ApiKeysPage';
 import { CallPage } from './pages/CallPage';
 import { CallsPage } from './pages/CallsPage';
 import { Link, useLocation } from './router';
+import { useSession } from './session';
 
 const NAV = [
   {
@@ -33,7 +34,7 @@ function decodeSegment(segment: string | undefined): string | undefined {
 
 function Shell() {
   const { path } = useLocation();
-  const { config, signOut } = useSession();
+  const { config, account } = useSession();
   const callId = decodeSegment(/^\/calls\/([^/]+)$/.exec(path)?.[1]);
   return (
     <>
@@ -61,11 +62,7 @@ function Shell() {
             ))}
           </ul>
         </nav>
-        {!config.devMode && (
-          <button type="button" className="link-button" onClick={signOut}>
-            Sign out
-          </button>
-        )}
+        {account !== null && <div className="account">{account}</div>}
       </header>
       <main id="main" tabIndex={-1}>
         {path === '/' ? (

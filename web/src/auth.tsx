@@ -1,37 +1,13 @@
-// Who the dashboard acts as. The server says how it is set up (/dashboard-config.json): in dev
-// mode there is no sign-in at all; otherwise an organization API key, kept for this browser
-// tab's session only (sessionStorage: gone when the tab closes, never sent anywhere else).
-import {
-  createContext,
-  useCallback,
-  useContext,
-  useEffect,
-  useMemo,
-  useState,
-  type ReactNode,
-} from 'react';
-import { ApiError, createApi, type Api } from './api';
+// The sign-in gate. The server says how it is set up (/dashboard-config.json, or the page's meta
+// tag): in dev mode there is no sign-in at all; with a Clerk publishable key, Clerk's sign-in
+// (clerk.tsx, loaded only then: Clerk's code is most of its weight); otherwise an organization
+// API key, kept for this browser tab's session only (sessionStorage: gone when the tab closes,
+// never sent anywhere else).
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { ApiError, createApi } from './api';
+import { SessionContext, type DashboardConfig } from './session';
 
-/** What the server tells the app before anyone signs in (src/http/web.plugin.ts). */
-export interface DashboardConfig {
-  devMode: boolean;
-}
-
-interface Session {
-  readonly api: Api;
-  readonly config: DashboardConfig;
-  readonly signOut: () => void;
-}
-
-const SessionContext = createContext<Session | null>(null);
-
-export function useSession(): Session {
-  const session = useContext(SessionContext);
-  if (session === null) throw new Error('useSession outside <AuthGate>');
-  return session;
-}
-
-export const useApi = (): Api => useSession().api;
+const ClerkGate = lazy(() => import('./clerk'));
 
 const KEY_STORAGE = 'callmind.apiKey';
 
@@ -49,7 +25,6 @@ const configInPage: DashboardConfig | null = (() => {
 export function AuthGate({ children }: { children: ReactNode }) {
   const [config, setConfig] = useState<DashboardConfig | null>(configInPage);
   const [failure, setFailure] = useState<string | null>(null);
-  const [apiKey, setApiKey] = useState<string | null>(() => sessionStorage.getItem(KEY_STORAGE));
 
   useEffect(() => {
     if (configInPage !== null) return;
@@ -63,22 +38,6 @@ export function AuthGate({ children }: { children: ReactNode }) {
       );
   }, []);
 
-  const signOut = useCallback(() => {
-    sessionStorage.removeItem(KEY_STORAGE);
-    setApiKey(null);
-  }, []);
-
-  const api = useMemo(
-    () =>
-      createApi(
-        async () => (config?.devMode ? null : apiKey),
-        () => {
-          if (!config?.devMode) signOut();
-        },
-      ),
-    [config, apiKey, signOut],
-  );
-
   if (failure !== null) {
     return (
       <main className="centered" role="alert">
@@ -87,13 +46,59 @@ export function AuthGate({ children }: { children: ReactNode }) {
       </main>
     );
   }
-  if (config === null) {
+  if (config === null) return <CenteredLoading />;
+  if (config.clerkPublishableKey !== undefined && !config.devMode) {
     return (
-      <main className="centered" aria-busy="true">
-        <p>Loading…</p>
-      </main>
+      <Suspense fallback={<CenteredLoading />}>
+        <ClerkGate config={config} publishableKey={config.clerkPublishableKey}>
+          {children}
+        </ClerkGate>
+      </Suspense>
     );
   }
+  return <ApiKeyGate config={config}>{children}</ApiKeyGate>;
+}
+
+export function CenteredLoading() {
+  return (
+    <main className="centered" aria-busy="true">
+      <p>Loading…</p>
+    </main>
+  );
+}
+
+function ApiKeyGate({ config, children }: { config: DashboardConfig; children: ReactNode }) {
+  const [apiKey, setApiKey] = useState<string | null>(() => sessionStorage.getItem(KEY_STORAGE));
+
+  const signOut = useCallback(() => {
+    sessionStorage.removeItem(KEY_STORAGE);
+    setApiKey(null);
+  }, []);
+
+  const api = useMemo(
+    () =>
+      createApi(
+        async () => (config.devMode ? null : apiKey),
+        () => {
+          if (!config.devMode) signOut();
+        },
+      ),
+    [config, apiKey, signOut],
+  );
+
+  const session = useMemo(
+    () => ({
+      api,
+      config,
+      account: config.devMode ? null : (
+        <button type="button" className="link-button" onClick={signOut}>
+          Sign out
+        </button>
+      ),
+    }),
+    [api, config, signOut],
+  );
+
   if (!config.devMode && apiKey === null) {
     return (
       <SignIn
@@ -104,9 +109,7 @@ export function AuthGate({ children }: { children: ReactNode }) {
       />
     );
   }
-  return (
-    <SessionContext.Provider value={{ api, config, signOut }}>{children}</SessionContext.Provider>
-  );
+  return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
 }
 
 function SignIn({ onSignedIn }: { onSignedIn: (key: string) => void }) {

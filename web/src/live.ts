@@ -3,7 +3,7 @@
 // made meanwhile were not heard.
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { ApiError, type ListedCall } from './api';
-import { useApi } from './auth';
+import { useApi } from './session';
 
 /** `unavailable`: the credential may not read the stream; no use retrying. */
 export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'unavailable';

@@ -2,7 +2,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import type { Agent } from '../../../src/modules/agents/agents.schemas';
 import { describeError } from '../api';
-import { useApi } from '../auth';
+import { useApi } from '../session';
 import { formatDateTime } from '../format';
 import { Link } from '../router';
 import { LoadFailed, Loading } from '../components/LoadStates';

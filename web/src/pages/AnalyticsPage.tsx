@@ -4,7 +4,7 @@
 // SVG, each with its numbers in a table beside it for screen readers and for exact values.
 import { useEffect, useMemo, useState } from 'react';
 import type { CallStats } from '../../../src/modules/calls/calls.schemas';
-import { useApi } from '../auth';
+import { useApi } from '../session';
 import { formatCost, formatDuration, STATUS_LABELS } from '../format';
 import { Link, navigate, useLocation } from '../router';
 import { FilterBar, filtersOf } from './CallsPage';

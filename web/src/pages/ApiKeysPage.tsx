@@ -4,7 +4,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { ApiKey, CreatedApiKey } from '../../../src/modules/api-keys/api-keys.schemas';
 import type { Scope } from '../../../src/modules/identity/identity';
 import { ApiError, describeError } from '../api';
-import { useApi } from '../auth';
+import { useApi } from '../session';
 import { formatDateTime } from '../format';
 import { LoadFailed, Loading } from '../components/LoadStates';
 

@@ -3,7 +3,7 @@
 // deleting it, after a confirmation.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, type Call, type CallEvent, describeError } from '../api';
-import { useApi } from '../auth';
+import { useApi } from '../session';
 import { findTerms, Highlighted } from '../components/Highlighted';
 import { StatusBadge } from '../components/StatusBadge';
 import {

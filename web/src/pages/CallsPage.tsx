@@ -11,7 +11,7 @@ import {
   type FormEvent,
 } from 'react';
 import { queryString, type CallPage as Page, type ListedCall, describeError } from '../api';
-import { useApi } from '../auth';
+import { useApi } from '../session';
 import { Highlighted } from '../components/Highlighted';
 import { StatusBadge } from '../components/StatusBadge';
 import {
