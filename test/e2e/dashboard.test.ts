@@ -395,6 +395,33 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
       await context.close();
     }
   });
+
+  it('misses no call made while the page opens: the list is read once the stream listens', async () => {
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    try {
+      // The stream takes 800 ms to open; a call is made 300 ms in. Read at once, the list
+      // would not hold it, and the stream would not yet have heard it.
+      let streamAsked: () => void = () => {};
+      const streamAskedFor = new Promise<void>((resolve) => (streamAsked = resolve));
+      await page.route('**/api/call-history/stream', async (route) => {
+        streamAsked();
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        await route.continue();
+      });
+      await page.goto(`${baseUrl}/`);
+      await streamAskedFor;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const during = await post({
+        ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
+        callerName: 'Made While Opening',
+      });
+      await page.locator(`tr[data-call-id="${during.id}"]`).waitFor({ timeout: 3_000 });
+      await expect.poll(() => page.locator('.live-status').textContent()).toContain('Live');
+    } finally {
+      await context.close();
+    }
+  });
 });
 
 describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('signing in to the dashboard (%s)', (dialect) => {

@@ -18,6 +18,22 @@ const RECONNECT_MS = 2_000;
 /** After a refusal for load (429, 503), as the server's Retry-After says. */
 const BUSY_RECONNECT_MS = 10_000;
 
+/** How long a list waits for the stream before it is read anyway. */
+const STREAM_SETTLE_MS = 1_000;
+
+/**
+ * True once the stream listens or has failed for now, or after STREAM_SETTLE_MS: from then on,
+ * a list read misses no change (the stream carries every later one). It stays true.
+ */
+export function useStreamSettled(state: LiveState): boolean {
+  const [waited, setWaited] = useState(false);
+  useEffect(() => {
+    const timer = setTimeout(() => setWaited(true), STREAM_SETTLE_MS);
+    return () => clearTimeout(timer);
+  }, []);
+  return state !== 'connecting' || waited;
+}
+
 export function useLiveCalls(handlers: LiveHandlers): LiveState {
   const api = useApi();
   const [state, setState] = useState<LiveState>('connecting');

@@ -31,7 +31,7 @@ import {
   shownDuration,
   STATUS_LABELS,
 } from '../format';
-import { useLiveCalls } from '../live';
+import { useLiveCalls, useStreamSettled } from '../live';
 import { Link, navigate, useLocation } from '../router';
 import { useNow } from '../useNow';
 import { LoadFailed, Loading } from '../components/LoadStates';
@@ -143,8 +143,33 @@ export function CallsPage() {
   );
   const [moreError, setMoreError] = useState<string | null>(null);
 
+  const live = useLiveCalls({
+    onCall(call) {
+      const fits = belongs(call, filters);
+      update(({ load: current, unseen: count }) => {
+        if (current.state !== 'ready') return { load: current, unseen: count };
+        // A search or a filter this page cannot check: offer to read the list again.
+        if (fits === undefined && !current.calls.some((shown) => shown.id === call.id)) {
+          return { load: current, unseen: count + 1 };
+        }
+        return { load: withCall(current, call, fits), unseen: count };
+      });
+    },
+    onDeleted(id) {
+      update(({ load: current, unseen: count }) => ({
+        load: current.state === 'ready' ? withoutCall(current, id) : current,
+        unseen: count,
+      }));
+    },
+    onRefresh: reload,
+  });
+  // Read before the stream listens, the first page could miss a change made between the read
+  // and the subscription; so it waits for the stream (a round trip), or a moment without it.
+  const settled = useStreamSettled(live);
+
   // The first page, again whenever the filters change or a reload is asked for.
   useEffect(() => {
+    if (!settled) return;
     const controller = new AbortController();
     const key = `${filterKey}#${reloads}`;
     api
@@ -173,7 +198,7 @@ export function CallsPage() {
     return () => controller.abort();
     // filterKey stands for the filters' content.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [api, filterKey, reloads]);
+  }, [api, filterKey, reloads, settled]);
 
   const loadMore = useCallback(async () => {
     if (load.state !== 'ready' || load.nextCursor === null || loadingMore) return;
@@ -217,27 +242,6 @@ export function CallsPage() {
     observer.observe(element);
     return () => observer.disconnect();
   }, [loadMore]);
-
-  const live = useLiveCalls({
-    onCall(call) {
-      const fits = belongs(call, filters);
-      update(({ load: current, unseen: count }) => {
-        if (current.state !== 'ready') return { load: current, unseen: count };
-        // A search or a filter this page cannot check: offer to read the list again.
-        if (fits === undefined && !current.calls.some((shown) => shown.id === call.id)) {
-          return { load: current, unseen: count + 1 };
-        }
-        return { load: withCall(current, call, fits), unseen: count };
-      });
-    },
-    onDeleted(id) {
-      update(({ load: current, unseen: count }) => ({
-        load: current.state === 'ready' ? withoutCall(current, id) : current,
-        unseen: count,
-      }));
-    },
-    onRefresh: reload,
-  });
 
   const calls = load.state === 'ready' ? load.calls : [];
   const now = useNow(calls.some((call) => isLive(call.status)) ? 1000 : null);
@@ -357,6 +361,8 @@ function withCall(
   const index = calls.findIndex((shown) => shown.id === call.id);
   if (index >= 0) {
     const before = calls[index]!;
+    // A change that arrived while the list was read may be older than what the list holds.
+    if (before.updatedAt > call.updatedAt) return current;
     if (fits === false) return withoutCall(current, call.id);
     // The stream's record has no search matches: keep the ones the list found.
     calls[index] = before.matches ? { ...call, matches: before.matches } : call;
