@@ -145,7 +145,11 @@ export function createServices({
     health: createHealthService({ health: createHealthRepository(db) }),
     maintenance,
     webhookSigning,
-    transfer: createTransferService({ transfer: createTransferRepository(db), transactor }),
+    transfer: createTransferService({
+      transfer: createTransferRepository(db),
+      transactor,
+      publishChange,
+    }),
     transactor,
   };
 }

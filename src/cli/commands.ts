@@ -99,6 +99,9 @@ async function withServices<T>(
       return await work(services);
     } finally {
       await services.transactor.drain();
+      // What the work announced reaches running servers' streams (PostgreSQL) before the
+      // connection closes; on SQLite the channel is this process's own, and nobody listens.
+      await services.callStream.flush();
     }
   } finally {
     await database.close();

@@ -1,48 +1,17 @@
 // The callmind CLI as an operator runs it: a real process over a real SQLite file, and the HTTP
 // API over the same file afterwards.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import { buildApp, type App } from '../../src/http/app.js';
 import { createServices } from '../../src/services.js';
 import { callStartBody, newAgentId, uniqueId } from '../factories.js';
+import { CLI_ARGS, CLI_TIMEOUT_MS, cliEnv, runCli, type CliResult } from '../setup/cli-process.js';
+import { REPO_ROOT } from '../setup/server-process.js';
 import { createTestPostgresDatabase, makeTempDir, TEST_DIALECTS } from '../setup/test-app.js';
-
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI_ARGS = ['--import', 'tsx', 'src/cli/main.ts'];
-const CLI_TIMEOUT_MS = 30_000;
-
-interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Only what the CLI reads, so a DATABASE_URL or NODE_ENV in the developer's shell cannot leak in. */
-function cliEnv(databaseUrl: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', ...extra };
-}
-
-function runCli(env: NodeJS.ProcessEnv, args: readonly string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [...CLI_ARGS, ...args],
-      { cwd: REPO_ROOT, env, timeout: CLI_TIMEOUT_MS },
-      (error, stdout, stderr) => {
-        if (error === null) return resolve({ code: 0, stdout, stderr });
-        // A number is the exit status; anything else (a timeout's kill, a failed spawn) is not
-        // an answer from the CLI.
-        if (typeof error.code === 'number') return resolve({ code: error.code, stdout, stderr });
-        reject(new Error(`callmind ${args.join(' ')} did not finish: ${stderr}`, { cause: error }));
-      },
-    );
-  });
-}
 
 const parseJson = (result: CliResult): any => JSON.parse(result.stdout);
 

@@ -1,12 +1,15 @@
 // Several server instances on one PostgreSQL database, as behind a load balancer: one record per
 // callSid however the requests are spread, a write through one is read through the other, and
 // dev mode's first-use agent registration is race-free across instances.
+import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv, runCli } from '../setup/cli-process.js';
 import { spawnServer, type ServerProcess } from '../setup/server-process.js';
 import { callStartBody, completionBody, newAgentId, newCallSid } from '../factories.js';
 import { openEventStream, type StreamEvent } from '../setup/sse.js';
-import { createTestPostgresDatabase, TEST_DIALECTS } from '../setup/test-app.js';
+import { createTestPostgresDatabase, makeTempDir, TEST_DIALECTS } from '../setup/test-app.js';
 
 describe.runIf(TEST_DIALECTS.includes('postgres'))('two instances, one database (postgres)', () => {
   let servers: ServerProcess[] = [];
@@ -172,6 +175,33 @@ describe.runIf(TEST_DIALECTS.includes('postgres'))('two instances, one database 
       await live.next(isCall(String(later.body.id), 'in-progress'));
     } finally {
       live.close();
+    }
+  });
+
+  it("an import by the CLI (another process) reaches a running instance's live stream", async () => {
+    const [a, b] = servers as [ServerProcess, ServerProcess];
+    const dir = makeTempDir('callmind-import-');
+    const live = await openEventStream(`${a.baseUrl}/api/call-history/stream`);
+    try {
+      await live.next((event) => event.event === 'ready');
+      // An export holding a call, and the call deleted: importing it brings it back.
+      const created = await request(b, 'POST', '/api/call-history', callStartBody());
+      const id = String(created.body.id);
+      const file = path.join(dir, 'export.ndjson');
+      expect((await runCli(cliEnv(databaseUrl), ['export', '--out', file])).code).toBe(0);
+      const deleted = await fetch(`${b.baseUrl}/api/call-history/${id}`, { method: 'DELETE' });
+      expect(deleted.status).toBe(204);
+      await live.next((event) => event.event === 'deleted' && event.data.includes(id));
+
+      const imported = await runCli(cliEnv(databaseUrl), ['import', file, '--json']);
+      expect(imported.code, imported.stderr).toBe(0);
+      expect(JSON.parse(imported.stdout).calls.imported).toBeGreaterThanOrEqual(1);
+      // The tenant's lists are told to read again, and find the call.
+      await live.next((event) => event.event === 'refresh', 10_000);
+      expect((await request(a, 'GET', `/api/call-history/${id}`)).status).toBe(200);
+    } finally {
+      live.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

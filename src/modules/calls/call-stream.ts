@@ -10,7 +10,7 @@ import type { CallRepository } from './calls.repository.js';
 /** What happened to a call (`upsert`, `delete`) or to many calls of a tenant at once (`bulk`). */
 export type CallChange =
   | { readonly tenantId: string; readonly kind: 'upsert' | 'delete'; readonly callId: string }
-  /** A tenant's calls changed in bulk (an erasure). */
+  /** A tenant's calls changed in bulk (an erasure, an import). */
   | { readonly tenantId: string; readonly kind: 'bulk' };
 
 /**
@@ -146,6 +146,19 @@ export function createCallStreamService({
   /** Changes published in this turn of the event loop, sent as few messages after it. */
   let outgoing: string[] = [];
 
+  /** Publications on their way to the channel (flush waits for them). */
+  const sending = new Set<Promise<void>>();
+
+  function sendOutgoing(): void {
+    const batch = outgoing;
+    outgoing = [];
+    for (const message of batchMessages(batch, MAX_CHANGE_MESSAGE_BYTES)) {
+      const sent = channel.publish(message).catch(() => {});
+      sending.add(sent);
+      void sent.then(() => sending.delete(sent));
+    }
+  }
+
   function deliver(tenantId: string, events: readonly CallStreamEvent[]): void {
     for (const sink of streams.get(tenantId) ?? []) {
       // A client that stopped reading is dropped rather than buffered without end.
@@ -212,7 +225,7 @@ export function createCallStreamService({
     if (!streams.has(change.tenantId)) {
       return;
     } else if (change.kind === 'bulk') {
-      // Many calls changed at once (an erasure): the tenant's streams read their lists again.
+      // Many calls changed at once (an erasure, an import): the tenant's streams read again.
       pending.set(change.tenantId, 'refresh');
     } else {
       const ids = pending.get(change.tenantId) ?? new Set<string>();
@@ -229,16 +242,17 @@ export function createCallStreamService({
       // turn go out together (on PostgreSQL one NOTIFY, not one per write). A publish that
       // fails (the database went away just then) loses them: open streams miss an update and
       // show it at their next read of the list.
-      if (outgoing.length === 0) {
-        setImmediate(() => {
-          const batch = outgoing;
-          outgoing = [];
-          for (const message of batchMessages(batch, MAX_CHANGE_MESSAGE_BYTES)) {
-            channel.publish(message).catch(() => {});
-          }
-        });
-      }
+      if (outgoing.length === 0) setImmediate(sendOutgoing);
       outgoing.push(encodeChange(change));
+    },
+
+    /**
+     * Sends what was published and waits until it is out: a short-lived process (the CLI's
+     * import) calls it before it closes the database, which would otherwise cut it off.
+     */
+    async flush(): Promise<void> {
+      sendOutgoing();
+      await Promise.all([...sending]);
     },
 
     /**

@@ -5,6 +5,7 @@
 import type { Transactor } from '../../db/transactor.js';
 import type { AgentRow, CallEventRow, CallRow } from '../../db/types.js';
 import { ValidationError } from '../../errors.js';
+import type { CallChange } from '../calls/call-stream.js';
 import { CALL_STATUSES, DIRECTIONS, END_REASONS, SENTIMENTS } from '../calls/calls.schemas.js';
 import type { TransferRepository } from './transfer.repository.js';
 
@@ -28,6 +29,8 @@ export interface ImportCounts {
 export interface TransferServiceDeps {
   readonly transfer: TransferRepository;
   readonly transactor: Transactor;
+  /** Tells the live streams (of running servers too, on PostgreSQL) what was imported. */
+  readonly publishChange: (change: CallChange) => void;
 }
 
 export type TransferService = ReturnType<typeof createTransferService>;
@@ -40,7 +43,11 @@ const normaliseCall = (row: CallRow): CallRow => ({
   cost_micros: numberOrNull(row.cost_micros),
 });
 
-export function createTransferService({ transfer, transactor }: TransferServiceDeps) {
+export function createTransferService({
+  transfer,
+  transactor,
+  publishChange,
+}: TransferServiceDeps) {
   return {
     /** Yields the export, one line at a time, in constant memory. */
     async *exportLines(now: Date): AsyncGenerator<ExportLine> {
@@ -86,6 +93,7 @@ export function createTransferService({ transfer, transactor }: TransferServiceD
       const flush = async () => {
         const lines = batch;
         batch = [];
+        const tenantsWithNewCalls = new Set<string>();
         await transactor.write(async (trx) => {
           const repo = transfer.inTransaction(trx);
           for (const line of lines) {
@@ -96,6 +104,7 @@ export function createTransferService({ transfer, transactor }: TransferServiceD
               const inserted = await repo.insertCall(line.row);
               counts.calls[inserted ? 'imported' : 'skipped'] += 1;
               if (!inserted) continue;
+              tenantsWithNewCalls.add(line.row.tenant_id);
               const events = line.events.map((e) => ({
                 ...e,
                 call_id: line.row.id,
@@ -108,6 +117,8 @@ export function createTransferService({ transfer, transactor }: TransferServiceD
             }
           }
         });
+        // After the commit: the tenants' open lists read themselves again.
+        for (const tenantId of tenantsWithNewCalls) publishChange({ tenantId, kind: 'bulk' });
       };
       for await (const { line, number } of lines) {
         if (!sawHeader) {
