@@ -1,11 +1,13 @@
-// Jepsen-style: every acknowledged write survives kill -9.
+// Jepsen-style: every acknowledged write survives kill -9, on both dialects.
 //
-// The real server runs as a child process on a real SQLite file with its default settings (group
-// commit, synchronous=FULL). Concurrent clients create calls and complete them; at a random moment
+// The real server runs as a child process with its default settings: on a real SQLite file (group
+// commit, synchronous=FULL), or on PostgreSQL. Concurrent clients create calls and complete them; at a random moment
 // the server is SIGKILLed mid-load. A write that got a 2xx is acknowledged and must be there after
 // a restart on the same file; a write that got no answer is indeterminate (present or not, but
-// whole: never half-applied, never duplicated). Three rounds share one file, so later crashes
-// must not lose what earlier rounds had acknowledged either.
+// whole: never half-applied, never duplicated). The rounds (KILL9_ROUNDS: 3 in npm test, 10 in
+// npm run test:reliability) share one database, so later crashes must not lose what earlier
+// rounds had acknowledged either. At the end the database itself is checked, with no server:
+// SQLite's integrity_check, or PostgreSQL's amcheck over every B-tree index.
 //
 // SIGKILL ends the process, not the machine: the OS page cache survives, so this proves that the
 // server answers only after COMMIT (and that recovery from a torn WAL is clean), not that fsync
@@ -16,10 +18,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServer, type ServerProcess } from '../setup/server-process.js';
+import { createTestPostgresDatabase, TEST_DIALECTS, type TestDialect } from '../setup/test-app.js';
 
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.KILL9_ROUNDS ?? 3);
 const CONCURRENCY = 24;
 /** Upper bound on requests (creates + completions) per round, whatever the kill delay. */
 const MAX_REQUESTS_PER_ROUND = 20_000;
@@ -287,113 +291,199 @@ async function verifyRound(server: ServerProcess, log: RoundLog): Promise<void> 
   expect(problems).toEqual([]);
 }
 
-describe('kill -9 durability (real server process, group commit, synchronous=FULL)', () => {
-  let dir: string;
-  let dbFile: string;
-  const started: ServerProcess[] = [];
-  const rounds: RoundLog[] = [];
+afterAll(() => agent.destroy());
 
-  const start = async () => {
-    const server = await spawnServer({
-      env: { DATABASE_URL: `sqlite:${dbFile}`, LOG_LEVEL: 'warn' },
-    });
-    started.push(server);
-    return server;
+interface StoredCall {
+  call_sid: string;
+  status: string;
+  summary: string | null;
+  collected_data: string;
+}
+
+/** The database read directly, with no server: what the rounds left behind. */
+interface DatabaseInspector {
+  /** The database's own consistency check; throws or answers what is wrong. */
+  integrityProblems(): Promise<unknown[]>;
+  duplicateCallSids(): Promise<unknown[]>;
+  callSids(): Promise<string[]>;
+  call(id: string): Promise<StoredCall | undefined>;
+  close(): Promise<void>;
+}
+
+function inspectSqlite(file: string): DatabaseInspector {
+  const db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
+  const select = db.prepare<[string], StoredCall>(
+    'select call_sid, status, summary, collected_data from calls where id = ?',
+  );
+  return {
+    integrityProblems: async () => {
+      const integrity = db.pragma('integrity_check', { simple: true });
+      const foreignKeys = db.pragma('foreign_key_check') as unknown[];
+      return [...(integrity === 'ok' ? [] : [integrity]), ...foreignKeys];
+    },
+    duplicateCallSids: async () =>
+      db
+        .prepare(
+          'select tenant_id, call_sid, count(*) as n from calls group by tenant_id, call_sid having count(*) > 1',
+        )
+        .all(),
+    callSids: async () => db.prepare('select call_sid from calls').pluck().all() as string[],
+    call: async (id) => select.get(id),
+    close: async () => void db.close(),
   };
+}
 
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmind-kill9-'));
-    dbFile = path.join(dir, 'db.sqlite');
-  });
-
-  afterAll(async () => {
-    await Promise.all(started.filter((s) => s.alive).map((s) => s.kill()));
-    agent.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  it(`${ROUNDS} rounds of load, SIGKILL, restart: no acknowledged write is lost`, async () => {
-    let server = await start();
-    for (let round = 1; round <= ROUNDS; round += 1) {
-      const log: RoundLog = {
-        round,
-        killAfterMs:
-          KILL_AFTER_MIN_MS + Math.floor(Math.random() * (KILL_AFTER_MAX_MS - KILL_AFTER_MIN_MS)),
-        requests: 0,
-        attemptedCallSids: [],
-        ackedCreates: [],
-        ackedCompletions: [],
-        indeterminateCreates: [],
-        indeterminateCompletions: [],
-        anomalies: [],
-      };
-      rounds.push(log);
-
-      await loadAndKill(server, log);
-      console.log(
-        `round ${round}: killed pid ${server.pid} ${log.killAfterMs} ms after the first ` +
-          `acknowledged completion; ` +
-          `${log.requests} requests, ${log.ackedCreates.length} creates and ` +
-          `${log.ackedCompletions.length} completions acknowledged, ` +
-          `${log.indeterminateCreates.length + log.indeterminateCompletions.length} indeterminate`,
+async function inspectPostgres(url: string): Promise<DatabaseInspector> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return {
+    integrityProblems: async () => {
+      // amcheck verifies each B-tree index against its table's rows (heapallindexed).
+      await client.query('create extension if not exists amcheck');
+      const { rows } = await client.query<{ index: string }>(
+        `select c.relname as index from pg_index i
+           join pg_class c on c.oid = i.indexrelid
+           join pg_am a on a.oid = c.relam
+          where a.amname = 'btree' and c.relnamespace = 'public'::regnamespace`,
       );
-      expect(log.anomalies).toEqual([]);
-      // Not vacuous: the kill landed on a server that had acknowledged writes of both kinds.
-      expect(log.ackedCreates.length).toBeGreaterThan(0);
-      expect(log.ackedCompletions.length).toBeGreaterThan(0);
-
-      server = await start();
-      await verifyRound(server, log);
-    }
-
-    // A clean shutdown, then the file itself, read-only, with no server in between.
-    const exit = await server.stop();
-    expect(exit).toEqual({ code: 0, signal: null });
-
-    const db = new BetterSqlite3(dbFile, { readonly: true, fileMustExist: true });
-    try {
-      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-      expect(db.pragma('foreign_key_check')).toEqual([]);
-      expect(
-        db
-          .prepare(
-            'select call_sid, count(*) as n from calls group by call_sid having count(*) > 1',
-          )
-          .all(),
-      ).toEqual([]);
-
-      const attempted = new Set(rounds.flatMap((r) => r.attemptedCallSids));
-      const rows = db.prepare('select call_sid from calls').pluck().all() as string[];
-      const phantoms = rows.filter((sid) => !attempted.has(sid));
-      expect(phantoms).toEqual([]);
-
-      interface CallRow {
-        call_sid: string;
-        status: string;
-        summary: string | null;
-        collected_data: string;
-      }
-      const select = db.prepare<[string], CallRow>(
-        'select call_sid, status, summary, collected_data from calls where id = ?',
-      );
-      const lost: string[] = [];
-      for (const { ackedCreates, ackedCompletions } of rounds) {
-        for (const { id, callSid } of ackedCreates) {
-          if (select.get(id)?.call_sid !== callSid) lost.push(`create ${id}`);
+      expect(rows.length).toBeGreaterThan(0);
+      const problems: string[] = [];
+      for (const { index } of rows) {
+        try {
+          await client.query('select bt_index_check($1::regclass, true)', [index]);
+        } catch (error) {
+          problems.push(`${index}: ${String(error)}`);
         }
-        for (const c of ackedCompletions) {
-          const row = select.get(c.id);
-          const data = JSON.parse(row?.collected_data ?? '{}') as Record<string, unknown>;
-          if (row?.status !== 'completed' || row.summary !== c.summary || data[c.key] !== c.value) {
-            lost.push(`completion ${c.id}`);
+      }
+      return problems;
+    },
+    duplicateCallSids: async () =>
+      (
+        await client.query(
+          'select tenant_id, call_sid, count(*) as n from calls group by tenant_id, call_sid having count(*) > 1',
+        )
+      ).rows,
+    callSids: async () =>
+      (await client.query<{ call_sid: string }>('select call_sid from calls')).rows.map(
+        (row) => row.call_sid,
+      ),
+    call: async (id) =>
+      (
+        await client.query<StoredCall>(
+          'select call_sid, status, summary, collected_data from calls where id = $1',
+          [id],
+        )
+      ).rows[0],
+    close: () => client.end(),
+  };
+}
+
+describe.each(TEST_DIALECTS)(
+  'kill -9 durability (real server process, %s)',
+  (dialect: TestDialect) => {
+    let dir: string;
+    let databaseUrl: string;
+    let dropDatabase: () => Promise<void> = async () => {};
+    const started: ServerProcess[] = [];
+    const rounds: RoundLog[] = [];
+
+    const start = async () => {
+      const server = await spawnServer({ env: { DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' } });
+      started.push(server);
+      return server;
+    };
+
+    beforeAll(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmind-kill9-'));
+      if (dialect === 'sqlite') {
+        databaseUrl = `sqlite:${path.join(dir, 'db.sqlite')}`;
+      } else {
+        const database = await createTestPostgresDatabase();
+        databaseUrl = database.url;
+        dropDatabase = database.drop;
+      }
+    });
+
+    afterAll(async () => {
+      await Promise.all(started.filter((s) => s.alive).map((s) => s.kill()));
+      await dropDatabase();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it(`${ROUNDS} rounds of load, SIGKILL, restart: no acknowledged write is lost`, async () => {
+      let server = await start();
+      for (let round = 1; round <= ROUNDS; round += 1) {
+        const log: RoundLog = {
+          round,
+          killAfterMs:
+            KILL_AFTER_MIN_MS + Math.floor(Math.random() * (KILL_AFTER_MAX_MS - KILL_AFTER_MIN_MS)),
+          requests: 0,
+          attemptedCallSids: [],
+          ackedCreates: [],
+          ackedCompletions: [],
+          indeterminateCreates: [],
+          indeterminateCompletions: [],
+          anomalies: [],
+        };
+        rounds.push(log);
+
+        await loadAndKill(server, log);
+        console.log(
+          `round ${round}: killed pid ${server.pid} ${log.killAfterMs} ms after the first ` +
+            `acknowledged completion; ` +
+            `${log.requests} requests, ${log.ackedCreates.length} creates and ` +
+            `${log.ackedCompletions.length} completions acknowledged, ` +
+            `${log.indeterminateCreates.length + log.indeterminateCompletions.length} indeterminate`,
+        );
+        expect(log.anomalies).toEqual([]);
+        // Not vacuous: the kill landed on a server that had acknowledged writes of both kinds.
+        expect(log.ackedCreates.length).toBeGreaterThan(0);
+        expect(log.ackedCompletions.length).toBeGreaterThan(0);
+
+        server = await start();
+        await verifyRound(server, log);
+      }
+
+      // A clean shutdown, then the database itself, with no server in between.
+      const exit = await server.stop();
+      expect(exit).toEqual({ code: 0, signal: null });
+
+      const db =
+        dialect === 'sqlite'
+          ? inspectSqlite(databaseUrl.slice('sqlite:'.length))
+          : await inspectPostgres(databaseUrl);
+      try {
+        expect(await db.integrityProblems()).toEqual([]);
+        expect(await db.duplicateCallSids()).toEqual([]);
+
+        const attempted = new Set(rounds.flatMap((r) => r.attemptedCallSids));
+        const callSids = await db.callSids();
+        const phantoms = callSids.filter((sid) => !attempted.has(sid));
+        expect(phantoms).toEqual([]);
+
+        const lost: string[] = [];
+        for (const { ackedCreates, ackedCompletions } of rounds) {
+          for (const { id, callSid } of ackedCreates) {
+            if ((await db.call(id))?.call_sid !== callSid) lost.push(`create ${id}`);
+          }
+          for (const c of ackedCompletions) {
+            const row = await db.call(c.id);
+            const data = JSON.parse(row?.collected_data ?? '{}') as Record<string, unknown>;
+            if (
+              row?.status !== 'completed' ||
+              row.summary !== c.summary ||
+              data[c.key] !== c.value
+            ) {
+              lost.push(`completion ${c.id}`);
+            }
           }
         }
+        expect(lost).toEqual([]);
+        const acknowledged = rounds.reduce((sum, r) => sum + r.ackedCreates.length, 0);
+        expect(callSids.length).toBeGreaterThanOrEqual(acknowledged);
+      } finally {
+        await db.close();
       }
-      expect(lost).toEqual([]);
-      const acknowledged = rounds.reduce((sum, r) => sum + r.ackedCreates.length, 0);
-      expect(rows.length).toBeGreaterThanOrEqual(acknowledged);
-    } finally {
-      db.close();
-    }
-  });
-});
+    });
+  },
+);
