@@ -12,6 +12,7 @@ import * as callFacets from './migrations/2026-12-04T1300_call_facets.js';
 import * as callRollups from './migrations/2026-12-04T1400_call_rollups.js';
 import * as postgresSearchTable from './migrations/2026-12-04T1500_postgres_search_table.js';
 import * as sqliteDeferredSearchIndex from './migrations/2026-12-04T1600_sqlite_deferred_search_index.js';
+import * as rollupAutovacuum from './migrations/2026-12-05T1000_rollup_autovacuum.js';
 import {
   openDatabase,
   type DatabaseConfig,
@@ -39,6 +40,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-12-04T1400_call_rollups': callRollups,
   '2026-12-04T1500_postgres_search_table': postgresSearchTable,
   '2026-12-04T1600_sqlite_deferred_search_index': sqliteDeferredSearchIndex,
+  '2026-12-05T1000_rollup_autovacuum': rollupAutovacuum,
 };
 
 export function createMigrator(

@@ -4,7 +4,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dialect } from '../../src/db/database.js';
+import { createCallRollupRepository } from '../../src/modules/calls/call-rollups.repository.js';
 import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
+import { createMaintenanceRepository } from '../../src/modules/maintenance/maintenance.repository.js';
+import { createMaintenanceService } from '../../src/modules/maintenance/maintenance.service.js';
 import type { CallStatsQuery } from '../../src/modules/calls/calls.schemas.js';
 import { DEV_AUTH_CONTEXT } from '../../src/modules/identity/identity.js';
 import { newCallRow, prng, uniqueId } from '../factories.js';
@@ -187,6 +190,47 @@ describe.each(TEST_DIALECTS)('stats rollups (%s)', (dialect: Dialect) => {
       expect(sorted(got[table]), `${label}: ${table}`).toEqual(sorted(want[table]));
     }
   }
+
+  it.runIf(dialect === 'postgres')(
+    'the compactor vacuums the dead rows compaction leaves, every 30 s',
+    async () => {
+      const calls = createCallRepository(db(), dialect);
+      for (let i = 0; i < 40; i += 1) {
+        await calls.insertIfAbsent(newCallRow('tenant_vacuum', { status: 'completed' }));
+      }
+      // Exact counts of dead rows, read from the table itself (not the statistics collector).
+      await sql`CREATE EXTENSION IF NOT EXISTS pgstattuple`.execute(db());
+      const dead = async () =>
+        Number(
+          (
+            await sql<{
+              n: string;
+            }>`SELECT dead_tuple_count AS n FROM pgstattuple('call_rollup_slots')`.execute(db())
+          ).rows[0]!.n,
+        );
+      let now = Date.parse('2026-12-05T12:00:00Z');
+      const maintenance = createMaintenanceService({
+        maintenance: createMaintenanceRepository(db(), dialect),
+        rollups: createCallRollupRepository(db(), dialect),
+        transactor: t.services.transactor,
+        clock: () => new Date(now),
+        retentionDays: 0,
+        staleCallAfterMinutes: 0,
+        publishChange: () => {},
+      });
+      // Compaction deletes the delta rows it folds: dead rows, kept until a vacuum.
+      await maintenance.compactRollups();
+      expect(await dead()).toBeGreaterThan(0);
+      now += 29_000;
+      await maintenance.compactRollups();
+      expect(await dead()).toBeGreaterThan(0);
+      now += 1_000;
+      await maintenance.compactRollups();
+      expect(await dead()).toBe(0);
+      // Gone again (their rollups sum to zero), so the other tests see only their own tenants.
+      await db().deleteFrom('calls').where('tenant_id', '=', 'tenant_vacuum').execute();
+    },
+  );
 
   it('sum to what the calls hold after random inserts, updates and deletes', async () => {
     const random = prng(20261204);

@@ -533,6 +533,18 @@ export function createCallRollupRepository(db: Db, dialect: Dialect, reads: Db =
     compacts: dialect === 'postgres',
 
     /**
+     * PostgreSQL: VACUUMs the rollup tables, which compaction leaves full of dead rows. Outside
+     * any transaction (VACUUM cannot run in one): call it on the root connection, not a trx. A
+     * table another instance is vacuuming just then is skipped.
+     */
+    async vacuum(): Promise<void> {
+      if (dialect !== 'postgres') return;
+      for (const { table } of ROLLUP_TABLES) {
+        await sql`VACUUM (SKIP_LOCKED) ${sql.table(table)}`.execute(db);
+      }
+    },
+
+    /**
      * PostgreSQL: sums the rows of up to `limit` groups (tenant, span, period[, agent|bin]) of
      * each rollup that have pending deltas into one row per group (none when it sums to zero).
      * Each table's groups go in one statement (DELETE … RETURNING, then INSERT of the sums), so

@@ -12,6 +12,14 @@ import type { AuthContext } from '../identity/identity.js';
 import type { MaintenanceRepository } from './maintenance.repository.js';
 
 const BATCH = 500;
+/**
+ * How often the compactor VACUUMs the rollup tables. Each write leaves a few delta rows that
+ * compaction deletes, so without a vacuum the tables fill with dead rows, and with them every
+ * later insert and compaction slows: the soak test measured PostgreSQL's p99 climbing from 17 ms
+ * to 27 s over ten minutes at 123 calls/s on a server with autovacuum off. Vacuuming the three
+ * small tables takes milliseconds.
+ */
+const ROLLUP_VACUUM_INTERVAL_MS = 30_000;
 /** Batches per kind of work per sweep: at most 10,000 calls ended and 10,000 deleted a tick. */
 const MAX_BATCHES = 20;
 const DAY_MS = 86_400_000;
@@ -31,7 +39,7 @@ export interface RetentionSettings {
 
 export interface MaintenanceServiceDeps {
   readonly maintenance: MaintenanceRepository;
-  readonly rollups: Pick<CallRollupRepository, 'inTransaction' | 'compacts'>;
+  readonly rollups: Pick<CallRollupRepository, 'inTransaction' | 'compacts' | 'vacuum'>;
   readonly transactor: Transactor;
   readonly clock: Clock;
   readonly retentionDays: number;
@@ -74,9 +82,18 @@ export function createMaintenanceService({
    * own every ROLLUP_COMPACT_SECONDS. SQLite's triggers keep one row per group: nothing to do.
    * Returns how many groups were folded (in the busiest rollup).
    */
+  let lastVacuum = clock().getTime();
   async function compactRollups(): Promise<number> {
     if (!rollups.compacts) return 0;
-    return inBatches(() => transactor.write((trx) => rollups.inTransaction(trx).compact(BATCH)));
+    const compacted = await inBatches(() =>
+      transactor.write((trx) => rollups.inTransaction(trx).compact(BATCH)),
+    );
+    const now = clock().getTime();
+    if (now - lastVacuum >= ROLLUP_VACUUM_INTERVAL_MS) {
+      lastVacuum = now;
+      await rollups.vacuum();
+    }
+    return compacted;
   }
 
   return {
