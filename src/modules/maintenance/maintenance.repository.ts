@@ -1,7 +1,7 @@
 // SQL of the background sweepers and the tenant settings they read. Sweeps work in bounded
 // batches, each in its own short write transaction, so they never hold SQLite's write lock for
 // long; on PostgreSQL, SKIP LOCKED lets several instances sweep at once without waiting.
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Dialect } from '../../db/database.js';
 import type { Database } from '../../db/types.js';
 
@@ -19,6 +19,22 @@ export function createMaintenanceRepository(
 ) {
   return {
     inTransaction: (trx: Transaction<Database>) => createMaintenanceRepository(trx, dialect),
+
+    /**
+     * PostgreSQL: ANALYZEs the tables changed by more than autoanalyze's default share (50 rows
+     * + 10 %) since their last analysis, and names them. A no-op where autovacuum keeps up; where
+     * it is off, the planner would otherwise plan for the tables as they were when small. Not in
+     * a transaction.
+     */
+    async analyzeChanged(): Promise<string[]> {
+      if (dialect !== 'postgres') return [];
+      const { rows } = await sql<{ table: string }>`
+        SELECT relname AS table FROM pg_stat_user_tables
+        WHERE schemaname = current_schema() AND n_mod_since_analyze > 50 + 0.1 * n_live_tup
+        ORDER BY relname`.execute(db);
+      for (const { table } of rows) await sql`ANALYZE ${sql.table(table)}`.execute(db);
+      return rows.map((row) => row.table);
+    },
 
     /** Live calls that started before `cutoff`, locked for this transaction (PostgreSQL). */
     async claimStaleCalls(cutoff: string, limit: number): Promise<StaleCall[]> {

@@ -20,6 +20,10 @@ const BATCH = 500;
  * small tables takes milliseconds.
  */
 const ROLLUP_VACUUM_INTERVAL_MS = 30_000;
+// At the same pace the tables that changed much since their last ANALYZE are analyzed: on a
+// server with autovacuum (and so autoanalyze) off, the same soak's p99 went from 22 ms to 10 s
+// in ten minutes under plans made for the empty tables, and stayed at 14-29 ms with an ANALYZE
+// a minute.
 /** Batches per kind of work per sweep: at most 10,000 calls ended and 10,000 deleted a tick. */
 const MAX_BATCHES = 20;
 const DAY_MS = 86_400_000;
@@ -92,6 +96,7 @@ export function createMaintenanceService({
     if (now - lastVacuum >= ROLLUP_VACUUM_INTERVAL_MS) {
       lastVacuum = now;
       await rollups.vacuum();
+      await maintenance.analyzeChanged();
     }
     return compacted;
   }
