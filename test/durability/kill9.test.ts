@@ -20,6 +20,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendRequest } from '../setup/http-request.js';
 import { spawnServer, type ServerProcess } from '../setup/server-process.js';
 import { createTestPostgresDatabase, TEST_DIALECTS, type TestDialect } from '../setup/test-app.js';
 
@@ -114,37 +115,10 @@ async function request(
   url: string,
   body?: unknown,
 ): Promise<JsonAnswer> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${baseUrl}${url}`, {
-      method,
-      agent,
-      headers:
-        payload === undefined
-          ? {}
-          : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-    });
-    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
-      res.on('close', () => {
-        // A response cut off by the kill is no answer at all.
-        if (!res.complete) reject(new Error('connection closed mid-response'));
-      });
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        try {
-          resolve({ status: res.statusCode ?? 0, body: text === '' ? null : JSON.parse(text) });
-        } catch (error) {
-          reject(error instanceof Error ? error : new Error(String(error)));
-        }
-      });
-    });
-    req.end(payload);
-  });
+  const answer = await sendRequest(agent, baseUrl, method, url, body, REQUEST_TIMEOUT_MS);
+  // A response cut off by the kill is no answer at all.
+  if (!answer.complete) throw new Error('connection closed mid-response');
+  return { status: answer.status, body: answer.text === '' ? null : JSON.parse(answer.text) };
 }
 
 /** Runs fn over items with at most `limit` in flight. */

@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendRequest } from '../setup/http-request.js';
 import { spawnServer, type ServerProcess } from '../setup/server-process.js';
 import { createTestPostgresDatabase, TEST_DIALECTS } from '../setup/test-app.js';
 
@@ -88,34 +89,18 @@ interface Outcome {
 }
 
 /** POSTs a create on `agent`, noting when it went and how it ended; never throws. */
-function postCreate(baseUrl: string, agent: http.Agent, callSid: string): Promise<Outcome> {
+async function postCreate(baseUrl: string, agent: http.Agent, callSid: string): Promise<Outcome> {
   const outcome: Outcome = { callSid, sentAt: Date.now(), endedAt: 0 };
-  const payload = JSON.stringify({ agentId: 'agent_sigterm', callSid, status: 'in-progress' });
-  return new Promise((resolve) => {
-    const done = () => {
-      outcome.endedAt = Date.now();
-      resolve(outcome);
-    };
-    const req = http.request(`${baseUrl}/api/call-history`, {
-      method: 'POST',
-      agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-    });
-    req.setTimeout(15_000, () => req.destroy(new Error('timed out')));
-    req.on('error', (error) => {
-      outcome.error ??= String(error);
-      done();
-    });
-    req.on('response', (res) => {
-      outcome.status = res.statusCode;
-      res.resume();
-      res.on('close', () => {
-        if (!res.complete) outcome.cut = true;
-        done();
-      });
-    });
-    req.end(payload);
-  });
+  const body = { agentId: 'agent_sigterm', callSid, status: 'in-progress' };
+  try {
+    const answer = await sendRequest(agent, baseUrl, 'POST', '/api/call-history', body, 15_000);
+    outcome.status = answer.status;
+    if (!answer.complete) outcome.cut = true;
+  } catch (error) {
+    outcome.error = String(error);
+  }
+  outcome.endedAt = Date.now();
+  return outcome;
 }
 
 describe.each(TEST_DIALECTS)('SIGTERM under load (%s)', (dialect) => {

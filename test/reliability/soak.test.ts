@@ -9,6 +9,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendRequest } from '../setup/http-request.js';
 import { spawnServer, type ServerProcess } from '../setup/server-process.js';
 import { createTestPostgresDatabase, TEST_DIALECTS } from '../setup/test-app.js';
 
@@ -27,37 +28,12 @@ interface Sample {
   readonly ok: boolean;
 }
 
-/** One request; resolves with its outcome, never throws. */
-function send(
-  agent: http.Agent,
-  baseUrl: string,
-  method: string,
-  url: string,
-  body?: object,
-): Promise<{ status: number; text: string }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve) => {
-    const req = http.request(`${baseUrl}${url}`, {
-      method,
-      agent,
-      headers:
-        payload === undefined
-          ? {}
-          : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
-    req.on('error', (error) => resolve({ status: 0, text: String(error) }));
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-      );
-      res.on('error', (error) => resolve({ status: 0, text: String(error) }));
-    });
-    req.end(payload);
-  });
-}
+/** One request; a refused, reset or cut-off answer is status 0, never a throw. */
+const send = (agent: http.Agent, baseUrl: string, method: string, url: string, body?: object) =>
+  sendRequest(agent, baseUrl, method, url, body).then(
+    (answer) => (answer.complete ? answer : { status: 0, text: 'answer cut off' }),
+    (error: unknown) => ({ status: 0, text: String(error) }),
+  );
 
 let lifecycleNumber = 0;
 
