@@ -242,8 +242,10 @@ describe.each(TEST_DIALECTS)('fuzzing the ingest API (%s)', (dialect) => {
       expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
       console.log(`${dialect} ${name}: ${JSON.stringify(Object.fromEntries(tally))}`);
       // Valid bodies were stored, and hostile ones refused: both paths were exercised.
+      // (At 10,000 PATCHes to five calls, their merged topics and keys reach the per-call limits
+      // and most later PATCHes are refused: about 10 % were stored in the long runs. Hence 5 %.)
       const stored = (tally.get(200) ?? 0) + (tally.get(201) ?? 0);
-      expect(stored).toBeGreaterThan(RUNS / 10);
+      expect(stored).toBeGreaterThan(RUNS / 20);
       expect(tally.get(400) ?? 0).toBeGreaterThan(RUNS / 10);
     },
     600_000,
