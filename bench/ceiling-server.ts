@@ -1,7 +1,8 @@
-// The ceiling for bench/ingest.ts: what Fastify alone can do on this machine with the same
-// bodies. Each write route parses the JSON body and answers {"ok":true}: no validation, no
-// database, no logging of requests. The read route is bench/query.ts's ceiling: it answers a
-// JSON page of the size asked for, serialised once. Run as its own process, like the real server:
+// The ceiling of the benchmarks (bench/suite.ts, bench/ingest.ts, bench/query.ts): what
+// Fastify alone can do on this machine with the same requests. Each write route parses the JSON
+// body and answers {"ok":true}: no validation, no database, no logging of requests. The read
+// route answers a JSON page of the size asked for, serialised once. Run as its own process, like
+// the real server:
 //   PORT=4000 HOST=127.0.0.1 node --import tsx bench/ceiling-server.ts
 import Fastify, { LogController } from 'fastify';
 
@@ -18,6 +19,8 @@ app.get('/readyz', () => ({ status: 'ready' }));
 // Same paths as the real server, so the load generator's requests are byte-for-byte the same.
 app.post('/api/call-history', () => ({ ok: true }));
 app.patch('/api/call-history/:id/status', () => ({ ok: true }));
+app.post('/api/webhooks/calls/started', () => ({ ok: true }));
+app.post('/api/webhooks/calls/completed', () => ({ ok: true }));
 
 const MAX_PAGE_BYTES = 16 * 1024 * 1024;
 const pages = new Map<number, string>();

@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import pg from 'pg';
 import { createMemoryChangeChannel } from '../src/db/change-channel.js';
 import { loadConfig } from '../src/config.js';
 import type { Dialect } from '../src/db/database.js';
@@ -20,24 +19,17 @@ import type { CallFilterQuery, CallStatsQuery } from '../src/modules/calls/calls
 import { ZoneOffsets } from '../src/lib/time-zones.js';
 import { DEV_AUTH_CONTEXT } from '../src/modules/identity/identity.js';
 import { createServices } from '../src/services.js';
-import { REPO_ROOT, spawnServer, type ServerProcess } from '../test/setup/server-process.js';
+import { REPO_ROOT, type ServerProcess } from '../test/setup/server-process.js';
 import {
   openPostgresBench,
   openSqliteBench,
-  postgresUrl,
   postgresVersion,
   sqliteVersion,
-  withPostgresAdmin,
   type BenchDatabase,
 } from './query/databases.js';
-import {
-  ensurePostgresFixture,
-  ensureSqliteFixture,
-  migrateDatabase,
-  postgresFixtureName,
-  type Fixture,
-} from './query/fixture.js';
+import { ensurePostgresFixture, ensureSqliteFixture, type Fixture } from './query/fixture.js';
 import { BIG_TENANT, SEARCH_TERMS } from './query/generator.js';
+import { BenchResources } from './query/resources.js';
 import {
   getStreaming,
   readExport,
@@ -218,126 +210,7 @@ function rateText(figure: Figure): string {
 
 // --- Processes and temporary databases -----------------------------------------------------------
 
-const started: ServerProcess[] = [];
-const tempFiles: string[] = [];
-const tempPostgres: string[] = [];
-
-async function startServer(
-  env: Record<string, string>,
-  script?: string,
-): Promise<{ server: ServerProcess; errorLines: () => string[] }> {
-  let output = '';
-  const server = await spawnServer({
-    ...(script === undefined ? {} : { script }),
-    env,
-    onOutput: (chunk) => {
-      if (output.length < 1024 * 1024) output += chunk;
-    },
-  });
-  started.push(server);
-  return { server, errorLines: () => errorLines(output) };
-}
-
-/** Lines a server logged at error level or above (pino level >= 50), or that were not JSON. */
-function errorLines(output: string): string[] {
-  return output
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .filter((line) => {
-      try {
-        return ((JSON.parse(line) as { level?: number }).level ?? 0) >= 50;
-      } catch {
-        return true;
-      }
-    })
-    .slice(0, 20);
-}
-
-const serverProblems: Array<{ where: string; lines: string[] }> = [];
-
-async function stopServer(
-  where: string,
-  handle: { server: ServerProcess; errorLines: () => string[] },
-): Promise<void> {
-  const exit = await handle.server.stop();
-  const lines = handle.errorLines();
-  if (exit.code !== 0) lines.push(`exited with ${JSON.stringify(exit)}`);
-  if (lines.length > 0) serverProblems.push({ where, lines });
-}
-
-async function killAll(): Promise<void> {
-  await Promise.all(started.filter((s) => s.alive).map((s) => s.kill()));
-}
-
-async function cleanUp(): Promise<void> {
-  await killAll();
-  for (const file of tempFiles) {
-    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
-  }
-  if (tempPostgres.length > 0) {
-    await withPostgresAdmin(ADMIN_URL, async (admin) => {
-      for (const name of tempPostgres) await admin.drop(name);
-    }).catch((error: unknown) => console.error('could not drop', tempPostgres, error));
-  }
-}
-
-const runTag = Date.now().toString(36);
-
-/** A copy of the fixture the write scenarios may change; removed at the end. */
-async function copyOfFixture(fixture: Fixture): Promise<string> {
-  if (fixture.dialect === 'sqlite') {
-    const copy = path.join(os.tmpdir(), 'callmind-bench', `query-copy-${runTag}.sqlite`);
-    tempFiles.push(copy);
-    fs.copyFileSync(fixture.location, copy);
-    return `sqlite:${copy}`;
-  }
-  const name = `${postgresFixtureName(CALLS)}_copy_${runTag}`;
-  tempPostgres.push(name);
-  await withPostgresAdmin(ADMIN_URL, (admin) => admin.create(name, fixture.location));
-  return postgresUrl(ADMIN_URL, name);
-}
-
-/** An empty, migrated database, with or without the search index. */
-async function emptyDatabase(dialect: Dialect, withIndex: boolean): Promise<string> {
-  const suffix = withIndex ? 'index' : 'noindex';
-  let url: string;
-  if (dialect === 'sqlite') {
-    const file = path.join(
-      os.tmpdir(),
-      'callmind-bench',
-      `query-ingest-${runTag}-${suffix}.sqlite`,
-    );
-    tempFiles.push(file);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    url = `sqlite:${file}`;
-    await migrateDatabase(url);
-    if (!withIndex) {
-      const db = new BetterSqlite3(file);
-      try {
-        db.exec(`DROP TRIGGER calls_search_insert; DROP TRIGGER calls_search_update;
-                 DROP TRIGGER calls_search_delete;`);
-      } finally {
-        db.close();
-      }
-    }
-    return url;
-  }
-  const name = `callmind_bench_ingest_${runTag}_${suffix}`;
-  tempPostgres.push(name);
-  await withPostgresAdmin(ADMIN_URL, (admin) => admin.create(name));
-  url = postgresUrl(ADMIN_URL, name);
-  await migrateDatabase(url);
-  if (!withIndex) {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      await client.query('DROP TRIGGER calls_search ON calls');
-    } finally {
-      await client.end();
-    }
-  }
-  return url;
-}
+const resources = new BenchResources('query', ADMIN_URL);
 
 // --- In-process: the database's own time ---------------------------------------------------------
 
@@ -611,7 +484,7 @@ async function measureCeiling(when: 'before' | 'after', inputs: CeilingInputs): 
   const reads = wants('list') || wants('stats') || wants('export');
   const writes = wants('index-cost') || wants('ingest-under-reads');
   if (!reads && !writes) return;
-  const handle = await startServer({ LOG_LEVEL: 'warn' }, 'bench/ceiling-server.ts');
+  const handle = await resources.startServer({ LOG_LEVEL: 'warn' }, 'bench/ceiling-server.ts');
   const { server } = handle;
   console.log(`\nceiling (${when}): bench/ceiling-server.ts, pid ${server.pid}`);
   try {
@@ -718,7 +591,7 @@ async function measureCeiling(when: 'before' | 'after', inputs: CeilingInputs): 
       });
     }
   } finally {
-    await stopServer(`ceiling ${when}`, handle);
+    await resources.stopServer(`ceiling ${when}`, handle);
   }
 }
 
@@ -726,7 +599,7 @@ async function measureCeiling(when: 'before' | 'after', inputs: CeilingInputs): 
 
 async function httpReads(fixture: Fixture, mixes: readonly ListMix[]): Promise<void> {
   const { dialect } = fixture;
-  const handle = await startServer(serverEnv(fixture.databaseUrl));
+  const handle = await resources.startServer(serverEnv(fixture.databaseUrl));
   const { server } = handle;
   console.log(`\n${dialect}: HTTP reads, server pid ${server.pid} on ${fixture.location}`);
   try {
@@ -793,7 +666,7 @@ async function httpReads(fixture: Fixture, mixes: readonly ListMix[]): Promise<v
       await exportRepeatFigure(fixture, server);
     }
   } finally {
-    await stopServer(`${dialect} reads`, handle);
+    await resources.stopServer(`${dialect} reads`, handle);
   }
 }
 
@@ -894,9 +767,9 @@ async function ingestUnderReads(fixture: Fixture, bodies: readonly string[]): Pr
   const { dialect } = fixture;
   console.log(`\n${dialect}: ingest with and without concurrent reads (copying the fixture)`);
   const copyStarted = Date.now();
-  const databaseUrl = await copyOfFixture(fixture);
+  const databaseUrl = await resources.copyOfFixture(fixture, CALLS);
   console.log(`  copied in ${((Date.now() - copyStarted) / 1000).toFixed(1)} s`);
-  const handle = await startServer(serverEnv(databaseUrl));
+  const handle = await resources.startServer(serverEnv(databaseUrl));
   const { server } = handle;
   try {
     if (WARMUP_SECONDS > 0) {
@@ -971,7 +844,7 @@ async function ingestUnderReads(fixture: Fixture, bodies: readonly string[]): Pr
       ],
     });
   } finally {
-    await stopServer(`${dialect} ingest under reads`, handle);
+    await resources.stopServer(`${dialect} ingest under reads`, handle);
   }
 }
 
@@ -1029,8 +902,8 @@ async function ingestPhases(
   withIndex: boolean,
   bodies: readonly string[],
 ): Promise<IngestPhases> {
-  const databaseUrl = await emptyDatabase(dialect, withIndex);
-  const handle = await startServer(serverEnv(databaseUrl));
+  const databaseUrl = await resources.emptyDatabase(dialect, withIndex);
+  const handle = await resources.startServer(serverEnv(databaseUrl));
   const { server } = handle;
   try {
     const ids: string[] = [];
@@ -1066,7 +939,7 @@ async function ingestPhases(
       waiting,
     };
   } finally {
-    await stopServer(`${dialect} ${withIndex ? 'with' : 'without'} index`, handle);
+    await resources.stopServer(`${dialect} ${withIndex ? 'with' : 'without'} index`, handle);
   }
 }
 
@@ -1200,7 +1073,7 @@ function fileSystemType(dir: string): string {
 
 async function main(): Promise<void> {
   const onSignal = () => {
-    void cleanUp().finally(() => process.exit(130));
+    void resources.cleanUp().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -1259,7 +1132,7 @@ async function main(): Promise<void> {
     }
     await measureCeiling('after', ceilingInputs);
   } finally {
-    await cleanUp();
+    await resources.cleanUp();
   }
 
   const ceilingMeans = applyCeilings();
@@ -1299,12 +1172,12 @@ async function main(): Promise<void> {
     })),
     ceilingMeans,
     figures,
-    serverProblems,
+    serverProblems: resources.serverProblems,
   };
 
   console.log(`\n${table()}\n`);
   printPlansOfMisses();
-  for (const problem of serverProblems) {
+  for (const problem of resources.serverProblems) {
     console.log(`${problem.where}: the server logged errors:\n  ${problem.lines.join('\n  ')}`);
   }
   if (figures.some((f) => f.scenario === 'export' && f.export?.available === false)) {
@@ -1348,5 +1221,5 @@ function printPlansOfMisses(): void {
 
 main().catch((error: unknown) => {
   console.error(error);
-  void cleanUp().finally(() => process.exit(1));
+  void resources.cleanUp().finally(() => process.exit(1));
 });

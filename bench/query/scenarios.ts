@@ -197,3 +197,46 @@ export function lifecycleRequests(bodies: readonly string[]): AutocannonRequest[
     },
   ];
 }
+
+/** Where a webhook body's callSid goes: bodies are made once and split around it. */
+const SID_SLOT = '@@callSid@@';
+
+/**
+ * A call's life as webhooks on one connection: `started` with a new callSid, then `completed`
+ * for the same callSid with a finished call's outcome (about 3.6 KB, as completionBodies).
+ * The bodies are made once, so the load generator only joins strings.
+ */
+export function webhookPairRequests(bodies: readonly string[]): AutocannonRequest[] {
+  const completed = bodies.map((body) =>
+    JSON.stringify({ callSid: SID_SLOT, ...(JSON.parse(body) as object) }).split(SID_SLOT),
+  );
+  const started = JSON.stringify({
+    callSid: SID_SLOT,
+    agentId: 'agent_bench_ingest',
+    direction: 'inbound',
+    callerNumber: '+14155550123',
+  }).split(SID_SLOT);
+  let completions = 0;
+  return [
+    {
+      method: 'POST',
+      path: '/api/webhooks/calls/started',
+      setupRequest: (request, context) => {
+        const callSid = nextCallSid();
+        context.callSid = callSid;
+        return { ...request, body: started.join(callSid) };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/webhooks/calls/completed',
+      setupRequest: (request, context) => {
+        completions += 1;
+        return {
+          ...request,
+          body: completed[completions % completed.length]!.join(String(context.callSid)),
+        };
+      },
+    },
+  ];
+}

@@ -40,6 +40,11 @@ export interface ExitInfo {
 export interface SpawnServerOptions {
   /** Script path relative to the repository root; default src/main.ts. */
   readonly script?: string;
+  /**
+   * Node's options before the script; default `--import tsx`, which runs TypeScript sources.
+   * The benchmarks run the build (`dist/main.js`) as `npm start` does, without the loader.
+   */
+  readonly nodeArgs?: readonly string[];
   /** Extra environment: DATABASE_URL, LOG_LEVEL, WRITE_BATCH_MAX, ... (PORT and HOST are set). */
   readonly env?: Record<string, string>;
   /** Path polled until it answers 200; default /readyz. */
@@ -87,7 +92,7 @@ export async function findFreePort(): Promise<number> {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Spawns `node --import tsx <script>` from the repository root with PORT (a free port) and
+ * Spawns `node --import tsx <script>` (or `node <nodeArgs> <script>`) from the repository root with PORT (a free port) and
  * HOST=127.0.0.1, and resolves once readyPath answers 200. Retries with another port if the one
  * picked was taken in the meantime (the child exits early with EADDRINUSE).
  */
@@ -106,7 +111,7 @@ export async function spawnServer(options: SpawnServerOptions = {}): Promise<Ser
 
 async function spawnOnce(options: SpawnServerOptions, port: number): Promise<ServerProcess> {
   const script = options.script ?? SERVER_SCRIPT;
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? ['--import', 'tsx']), script], {
     cwd: REPO_ROOT,
     env: {
       ...inheritedEnv(),
