@@ -72,6 +72,30 @@ export interface Config {
      */
     readonly searchIndexIntervalMs: number;
   };
+  readonly metrics: {
+    /**
+     * Whether GET /metrics is served (and requests are counted for it): with METRICS_TOKEN set,
+     * or in dev mode (loopback only, no authentication anyway). Otherwise /metrics is a 404, so
+     * a server that requires credentials never exposes its figures to anyone unauthenticated.
+     */
+    readonly enabled: boolean;
+    /** METRICS_TOKEN: when set, a scrape must send `Authorization: Bearer <token>`. */
+    readonly token: string | undefined;
+  };
+  /** Provider adapters (modules/providers): Twilio, Vapi and Retell webhooks. */
+  readonly providers: {
+    /**
+     * PUBLIC_BASE_URL: scheme://host[:port][/prefix] as providers reach this server (behind a
+     * proxy, not what the server sees). Twilio signs the URL it called, so it is rebuilt from this.
+     */
+    readonly publicBaseUrl: string | undefined;
+    /** Dev mode only: the local tenant's secrets (TWILIO_AUTH_TOKEN, VAPI_WEBHOOK_SECRET, RETELL_API_KEY). */
+    readonly devSecrets: {
+      readonly twilio: string | undefined;
+      readonly vapi: string | undefined;
+      readonly retell: string | undefined;
+    };
+  };
   readonly postgres: {
     /** Connections per server instance. */
     readonly poolMax: number;
@@ -312,6 +336,18 @@ export function loadConfig(env: Env = process.env): Config {
     problems,
   );
 
+  // Sent by a Prometheus scraper as a bearer token: header-safe characters, and long enough
+  // that guessing it is hopeless (the endpoint has no failure throttle of its own).
+  const metricsToken = read('METRICS_TOKEN');
+  if (metricsToken !== undefined && !/^[\x21-\x7e]{16,256}$/.test(metricsToken)) {
+    problems.push(
+      'METRICS_TOKEN must be 16 to 256 printable ASCII characters without spaces ' +
+        '(e.g. the output of `openssl rand -hex 32`)',
+    );
+  }
+
+  const providers = parseProviderSettings(read, authRequired, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return Object.freeze({
@@ -351,7 +387,66 @@ export function loadConfig(env: Env = process.env): Config {
       cacheMb: sqliteCacheMb,
     }),
     writeBatchMax,
+    metrics: Object.freeze({ enabled: metricsToken !== undefined || devMode, token: metricsToken }),
+    providers,
     postgres: Object.freeze({ poolMax, connectTimeoutMs, statementTimeoutMs, parallelWorkers }),
+  });
+}
+
+/**
+ * The provider adapters' settings. Each organization stores its own provider secrets (PUT
+ * /api/settings/providers); the environment variables are the local tenant's, for dev mode only:
+ * with authentication on, one process-wide secret would let any tenant's name through.
+ */
+function parseProviderSettings(
+  read: (name: string) => string | undefined,
+  authRequired: boolean,
+  problems: string[],
+): Config['providers'] {
+  const publicBaseUrl = read('PUBLIC_BASE_URL');
+  let base: string | undefined;
+  if (publicBaseUrl !== undefined) {
+    const url = URL.canParse(publicBaseUrl) ? new URL(publicBaseUrl) : undefined;
+    if (
+      url === undefined ||
+      (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+      url.search !== '' ||
+      url.hash !== '' ||
+      url.username !== '' ||
+      url.password !== ''
+    ) {
+      problems.push(
+        'PUBLIC_BASE_URL must be an http(s) URL without query or credentials, e.g. https://calls.example.com',
+      );
+    } else {
+      // As written, not normalised: Twilio signs the URL exactly as it was configured there.
+      base = publicBaseUrl.replace(/\/+$/, '');
+    }
+  }
+  const secret = (name: string, pattern: RegExp, shape: string): string | undefined => {
+    const value = read(name);
+    if (value === undefined) return undefined;
+    if (!pattern.test(value)) problems.push(`${name} must be ${shape}`);
+    else if (authRequired) {
+      problems.push(
+        `${name} is only read in dev mode; with authentication on, each organization sets its ` +
+          'own with PUT /api/settings/providers',
+      );
+    }
+    return value;
+  };
+  const printable = '16 to 256 printable ASCII characters without spaces';
+  return Object.freeze({
+    publicBaseUrl: base,
+    devSecrets: Object.freeze({
+      twilio: secret(
+        'TWILIO_AUTH_TOKEN',
+        /^[0-9a-fA-F]{32}$/,
+        'a Twilio auth token (32 hexadecimal characters)',
+      ),
+      vapi: secret('VAPI_WEBHOOK_SECRET', /^[\x21-\x7e]{16,256}$/, printable),
+      retell: secret('RETELL_API_KEY', /^[\x21-\x7e]{16,256}$/, printable),
+    }),
   });
 }
 

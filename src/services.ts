@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import type { DatabaseHandle, Dialect } from './db/database.js';
 import { DirectTransactor, GroupCommitTransactor, type Transactor } from './db/transactor.js';
 import { systemClock, type Clock } from './lib/time.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { createAgentRepository } from './modules/agents/agents.repository.js';
 import { createAgentService, type AgentService } from './modules/agents/agents.service.js';
 import { createCallRepository } from './modules/calls/calls.repository.js';
@@ -53,6 +54,8 @@ export interface Services {
   readonly callStream: CallStreamService;
   readonly health: HealthService;
   readonly maintenance: MaintenanceService;
+  /** This composition's own Prometheus registry and counters (served at /metrics). */
+  readonly metrics: Metrics;
   readonly transfer: TransferService;
   readonly webhookSigning: WebhookSigningService;
   readonly transactor: Transactor;
@@ -144,6 +147,7 @@ export function createServices({
     callStream,
     health: createHealthService({ health: createHealthRepository(db) }),
     maintenance,
+    metrics: createMetrics({ database, transactor }),
     webhookSigning,
     transfer: createTransferService({
       transfer: createTransferRepository(db),

@@ -32,8 +32,30 @@ export interface DatabaseHandle {
   readonly changes: ChangeChannel;
   /** Where the data lives, for logs: a file path, or a URL without its password. */
   readonly description: string;
+  /**
+   * The connections' state now, read by the metrics on each scrape (src/metrics.ts). Optional
+   * for handles made by hand around a bare connection (the query benchmark's): no pool metrics.
+   */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
 }
+
+export type PoolStats =
+  | {
+      readonly dialect: 'sqlite';
+      /** Reader threads (0: reads run on the main thread). */
+      readonly readers: number;
+      /** Reads sent to the reader threads and not answered yet (running or queued). */
+      readonly readsInFlight: number;
+    }
+  | {
+      readonly dialect: 'postgres';
+      /** Connections open in the pool, idle or checked out. */
+      readonly total: number;
+      readonly idle: number;
+      /** Requests waiting for a connection: the pool is exhausted while this is above 0. */
+      readonly waiting: number;
+    };
 
 export interface SqliteOptions {
   readonly synchronous: SqliteSynchronous;
@@ -80,6 +102,11 @@ export function openDatabase(
     dialect: 'sqlite',
     changes,
     description: path.resolve(target.file),
+    poolStats: () => ({
+      dialect: 'sqlite',
+      readers,
+      readsInFlight: readerPool?.inFlight ?? 0,
+    }),
     close: async () => {
       await changes.close();
       await readerPool?.close();
@@ -220,6 +247,12 @@ function openPostgres(
     dialect: 'postgres',
     changes,
     description: redactDatabaseUrl(url),
+    poolStats: () => ({
+      dialect: 'postgres',
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }),
     close: async () => {
       await changes.close();
       if (!pool.ended) await pool.end();

@@ -143,6 +143,11 @@ export class SqliteReaderPool {
 
   private closed = false;
 
+  /** Reads sent and not answered yet, over every thread (for the metrics). */
+  get inFlight(): number {
+    return this.threads.reduce((sum, thread) => sum + thread.load, 0);
+  }
+
   run(sql: string, parameters: readonly unknown[]): Promise<unknown[]> {
     if (this.closed) return Promise.reject(new Error('the SQLite read pool is closed'));
     // A thread that died (it should not) is replaced rather than failing every later read.

@@ -37,6 +37,11 @@ export class GroupCommitTransactor implements Transactor {
     private readonly maxBatch: number,
   ) {}
 
+  /** Writes waiting for the next batch (not those in the batch being committed). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
   write<T>(work: WriteWork<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });

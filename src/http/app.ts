@@ -17,7 +17,8 @@ import { AppError, ForbiddenError, UnauthorizedError } from '../errors.js';
 import { createFailureThrottle } from '../lib/failure-throttle.js';
 import { apiKeyRoutes } from '../modules/api-keys/api-keys.routes.js';
 import { settingsRoutes } from '../modules/maintenance/settings.routes.js';
-import type { Delivery } from '../modules/calls/calls.service.js';
+import type { Delivery, IngestOutcome } from '../modules/calls/calls.service.js';
+import type { IngestSource } from '../metrics.js';
 import type { AuthContext, Scope } from '../modules/identity/identity.js';
 import { agentRoutes } from '../modules/agents/agents.routes.js';
 import { callRoutes } from '../modules/calls/calls.routes.js';
@@ -25,6 +26,8 @@ import { healthRoutes } from '../modules/health/health.routes.js';
 import { webhookRoutes } from '../modules/webhooks/webhooks.routes.js';
 import type { Services } from '../services.js';
 import { errorHandler, sendProblem } from './error-handler.js';
+import { registerApiDescription } from './openapi.plugin.js';
+import { registerMetrics } from './metrics.plugin.js';
 import { webRoutes } from './web.plugin.js';
 import { createValidatorCompiler } from './validation.js';
 
@@ -39,9 +42,14 @@ declare module 'fastify' {
     rawBody?: Buffer;
     /** Set when the request is a Standard Webhooks delivery verified by its signature. */
     webhookDelivery?: Delivery;
+    /** Set by an ingest route's handler: what the write did, for the metrics. */
+    ingestOutcome?: IngestOutcome;
   }
   interface FastifyInstance {
-    /** Every /api route with what it requires: for tests and the API description. */
+    /**
+     * Every /api route that needs a credential, with what it requires (tests check that each
+     * refuses a request without one). The public API description is not among them.
+     */
     apiRoutes: ReadonlyArray<{ method: string; url: string; access: Access }>;
   }
   interface FastifyContextConfig {
@@ -49,6 +57,10 @@ declare module 'fastify' {
     access?: Access;
     /** The route also accepts Standard Webhooks signatures instead of a bearer credential. */
     signedWebhook?: boolean;
+    /** An /api route anyone may call, said explicitly instead of by a missing `access`. */
+    public?: true;
+    /** The route writes calls: its outcomes are counted as callmind_ingest_total{source}. */
+    ingest?: IngestSource;
   }
 }
 
@@ -239,11 +251,17 @@ export async function buildApp({
   app.decorateRequest('auth', null as unknown as AuthContext);
   const apiRoutes: Array<{ method: string; url: string; access: Access }> = [];
   app.decorate('apiRoutes', apiRoutes);
-  // A route that forgot to say who may call it must not start serving.
+  // A route that forgot to say who may call it must not start serving. A public one (only the
+  // API description, GET /api/openapi.json) says so and declares no access: the hooks below
+  // then treat it as they treat /healthz, and it stays out of apiRoutes.
   app.addHook('onRoute', (route) => {
     const url: string = route.url;
     if (!url.startsWith('/api/')) return;
     const access = route.config?.access;
+    if (route.config?.public === true) {
+      if (access === undefined) return;
+      throw new Error(`route ${String(route.method)} ${url} is public and declares access`);
+    }
     if (access === undefined)
       throw new Error(`route ${String(route.method)} ${url} declares no access`);
     for (const method of [route.method].flat()) {
@@ -321,6 +339,9 @@ export async function buildApp({
     );
   });
 
+  registerMetrics(app, { config, metrics: services.metrics });
+  // Before the routes: the document is generated from the routes registered after it.
+  await registerApiDescription(app);
   await app.register(healthRoutes, { services });
   await app.register(callRoutes, { services });
   await app.register(webhookRoutes, { services });

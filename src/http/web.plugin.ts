@@ -76,8 +76,14 @@ export async function webRoutes(app: FastifyInstance, options: WebOptions): Prom
   app.get('/*', async (request, reply) => {
     // The router's decoded path, so that /%61pi/… is /api/… here too.
     const pathname = `/${(request.params as { '*'?: string })['*'] ?? ''}`;
-    // The API's own 404, and no app for a missing asset (a stale tab after a deploy).
-    if (pathname === '/api' || pathname.startsWith('/api/') || pathname.startsWith('/assets/')) {
+    // The API's own 404, and no app for a missing asset (a stale tab after a deploy) or a
+    // missing page of the API docs (/docs is Swagger UI's, see openapi.plugin.ts).
+    if (
+      pathname === '/api' ||
+      pathname.startsWith('/api/') ||
+      pathname.startsWith('/assets/') ||
+      pathname.startsWith('/docs/')
+    ) {
       return reply.callNotFound();
     }
     if (page === undefined) {

@@ -148,6 +148,23 @@ describe('loadConfig', () => {
     }
   });
 
+  it('serves metrics with METRICS_TOKEN, or in dev mode; refuses a short or spaced token', () => {
+    expect(loadConfig({}).metrics).toEqual({ enabled: true, token: undefined });
+    expect(loadConfig({ AUTH_REQUIRED: '1' }).metrics).toEqual({
+      enabled: false,
+      token: undefined,
+    });
+    const token = 'a'.repeat(32);
+    expect(loadConfig({ NODE_ENV: 'production', METRICS_TOKEN: token }).metrics).toEqual({
+      enabled: true,
+      token,
+    });
+    expect(loadConfig({ METRICS_TOKEN: token }).metrics.token).toBe(token);
+    for (const bad of ['short', 'has a space in the middle', 'x'.repeat(257), 'é'.repeat(20)]) {
+      expect(() => loadConfig({ METRICS_TOKEN: bad }), bad).toThrow(/METRICS_TOKEN must be/);
+    }
+  });
+
   it('refuses to expose dev mode beyond loopback', () => {
     expect(() => loadConfig({ HOST: '0.0.0.0' })).toThrow(/dev mode/);
     expect(loadConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');

@@ -9,6 +9,7 @@ const problems = {
   403: ProblemSchema,
   404: ProblemSchema,
   409: ProblemSchema,
+  413: ProblemSchema,
   415: ProblemSchema,
   429: ProblemSchema,
   503: ProblemSchema,

@@ -10,6 +10,7 @@ const problems = {
   401: ProblemSchema,
   403: ProblemSchema,
   404: ProblemSchema,
+  413: ProblemSchema,
   415: ProblemSchema,
   429: ProblemSchema,
   503: ProblemSchema,

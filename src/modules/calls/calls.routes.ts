@@ -52,7 +52,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.post(
     '/api/call-history',
     {
-      config: { access: 'calls:write' },
+      config: { access: 'calls:write', ingest: 'api' },
       schema: {
         operationId: 'createCall',
         summary: 'Create a call record, or merge into the one with the same callSid',
@@ -61,7 +61,8 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       },
     },
     async (request, reply) => {
-      const { call, created } = await calls.ingest(request.auth, 'create', request.body);
+      const { call, created, outcome } = await calls.ingest(request.auth, 'create', request.body);
+      request.ingestOutcome = outcome;
       // Without a signed delivery there is no replay, so the call is always there.
       if (call === undefined) throw new Error('ingest answered no call for a create');
       if (created) void reply.code(201).header('location', `/api/call-history/${call.id}`);
@@ -72,7 +73,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
   app.patch(
     '/api/call-history/:id/status',
     {
-      config: { access: 'calls:write' },
+      config: { access: 'calls:write', ingest: 'api' },
       schema: {
         operationId: 'updateCallStatus',
         summary: "Add a call's outcome and data; repeatable",
@@ -81,7 +82,15 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         response: { 200: Call, ...problems },
       },
     },
-    (request) => calls.updateStatus(request.auth, request.params.id, request.body),
+    async (request) => {
+      const { call, outcome } = await calls.updateStatus(
+        request.auth,
+        request.params.id,
+        request.body,
+      );
+      request.ingestOutcome = outcome;
+      return call;
+    },
   );
 
   app.get(

@@ -1,7 +1,8 @@
 // Call ingest and reads. Never sees a request or reply: it takes the caller's AuthContext and
 // validated input, and returns API shapes or throws AppErrors.
 import type { Transactor } from '../../db/transactor.js';
-import type { CallEventRow, CallRow } from '../../db/types.js';
+import type { Transaction } from 'kysely';
+import type { CallEventRow, CallRow, Database } from '../../db/types.js';
 import {
   ConflictError,
   ForbiddenError,
@@ -62,18 +63,44 @@ const DEFAULT_STATUS: Record<IngestKind, CallStatus> = {
   completed: 'completed',
 };
 
+/**
+ * What a write did, for the metrics: made the record, changed it, or changed nothing (a repeat
+ * of what is stored, or a replayed signed delivery).
+ */
+export type IngestOutcome = 'created' | 'merged' | 'duplicate';
+
 export interface IngestResult {
   /** Undefined only for a replayed delivery whose call has since been deleted. */
   readonly call: Call | undefined;
   /** True when this write made the record (201), false when it merged into one (200). */
   readonly created: boolean;
-  /** A signed delivery whose id was processed before: acknowledged, not applied again. */
+  /**
+   * A signed delivery whose id was processed before, or a callback older than one applied
+   * (IngestOrder): acknowledged, not applied again.
+   */
   readonly replayed: boolean;
+  readonly outcome: IngestOutcome;
+}
+
+export interface StatusUpdateResult {
+  readonly call: Call;
+  /** merged when a column changed, duplicate when the update repeated what is stored. */
+  readonly outcome: Exclude<IngestOutcome, 'created'>;
 }
 
 /** A signed webhook delivery: its id makes redeliveries idempotent. */
 export interface Delivery {
   readonly webhookId: string;
+}
+
+/**
+ * A sender's own numbering of its callbacks for one call (Twilio's SequenceNumber). `claim` runs
+ * inside the write transaction before anything is written, so concurrent callbacks are ordered
+ * by it; false when one numbered the same or later was applied already, and the write is then
+ * acknowledged with the call as it is, changing nothing (as a replayed delivery).
+ */
+export interface IngestOrder {
+  claim(trx: Transaction<Database>, tenantId: string): Promise<boolean>;
 }
 
 export interface CallPage {
@@ -176,6 +203,7 @@ export function createCallService({
       kind: IngestKind,
       body: IngestBody,
       delivery?: Delivery,
+      order?: IngestOrder,
     ): Promise<IngestResult> {
       assertOwnerClaims(auth, body);
       const input = normaliseInput(body);
@@ -195,7 +223,21 @@ export function createCallService({
           // Processed before: acknowledge with the call as it is now, change nothing.
           const callId = await deliveriesInTrx.deliveryCall(auth.tenantId, delivery.webhookId);
           const row = callId === null ? undefined : await callsInTrx.get(auth.tenantId, callId);
-          return { call: row && toCall(row), created: false, replayed: true };
+          return {
+            call: row && toCall(row),
+            created: false,
+            replayed: true,
+            outcome: 'duplicate',
+          };
+        }
+        if (order !== undefined && !(await order.claim(trx, auth.tenantId))) {
+          const row = await callsInTrx.getBySid(auth.tenantId, callSid);
+          return {
+            call: row && toCall(row),
+            created: false,
+            replayed: true,
+            outcome: 'duplicate',
+          };
         }
         const owner: Owner =
           input.agentId !== undefined
@@ -230,7 +272,7 @@ export function createCallService({
           if (delivery !== undefined) {
             await deliveriesInTrx.setDeliveryCall(auth.tenantId, delivery.webhookId, inserted.id);
           }
-          return { call: toCall(inserted), created: true, replayed: false };
+          return { call: toCall(inserted), created: true, replayed: false, outcome: 'created' };
         }
 
         const stored = await callsInTrx.getBySidForUpdate(auth.tenantId, callSid);
@@ -271,7 +313,12 @@ export function createCallService({
         if (delivery !== undefined) {
           await deliveriesInTrx.setDeliveryCall(auth.tenantId, delivery.webhookId, stored.id);
         }
-        return { call: toCall(merged), created: false, replayed: false };
+        return {
+          call: toCall(merged),
+          created: false,
+          replayed: false,
+          outcome: Object.keys(changes).length > 0 ? 'merged' : 'duplicate',
+        };
       });
       if (!result.replayed && result.call !== undefined) {
         publishChange({ tenantId: auth.tenantId, kind: 'upsert', callId: result.call.id });
@@ -280,10 +327,14 @@ export function createCallService({
     },
 
     /** PATCH /api/call-history/{id}/status: repeatable; a final status never goes back (409). */
-    async updateStatus(auth: AuthContext, id: string, body: UpdateCallStatusBody): Promise<Call> {
+    async updateStatus(
+      auth: AuthContext,
+      id: string,
+      body: UpdateCallStatusBody,
+    ): Promise<StatusUpdateResult> {
       const input = normaliseInput(body);
       const payload = eventPayload(body);
-      const call = await transactor.write(async (trx) => {
+      const result = await transactor.write(async (trx): Promise<StatusUpdateResult> => {
         const now = clock().toISOString();
         const callsInTrx = calls.inTransaction(trx);
         const stored = await callsInTrx.getByIdForUpdate(auth.tenantId, id);
@@ -315,10 +366,13 @@ export function createCallService({
           received_at: now,
           payload,
         });
-        return toCall(merged);
+        return {
+          call: toCall(merged),
+          outcome: Object.keys(changes).length > 0 ? 'merged' : 'duplicate',
+        };
       });
       publishChange({ tenantId: auth.tenantId, kind: 'upsert', callId: id });
-      return call;
+      return result;
     },
 
     async get(auth: AuthContext, id: string): Promise<Call> {

@@ -30,6 +30,7 @@ const problems = {
   400: ProblemSchema,
   401: ProblemSchema,
   403: ProblemSchema,
+  413: ProblemSchema,
   415: ProblemSchema,
   429: ProblemSchema,
   503: ProblemSchema,

@@ -46,7 +46,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
   app.post(
     '/api/webhooks/calls/started',
     {
-      config: { access: 'calls:write', signedWebhook: true },
+      config: { access: 'calls:write', signedWebhook: true, ingest: 'webhook' },
       schema: {
         operationId: 'callStartedWebhook',
         summary: 'A call started (creates the record, or fills one a completed webhook made)',
@@ -56,12 +56,13 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
       },
     },
     async (request, reply) => {
-      const { call, created } = await calls.ingest(
+      const { call, created, outcome } = await calls.ingest(
         request.auth,
         'started',
         request.body,
         request.webhookDelivery,
       );
+      request.ingestOutcome = outcome;
       return answer(reply, call, created);
     },
   );
@@ -69,7 +70,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
   app.post(
     '/api/webhooks/calls/completed',
     {
-      config: { access: 'calls:write', signedWebhook: true },
+      config: { access: 'calls:write', signedWebhook: true, ingest: 'webhook' },
       schema: {
         operationId: 'callCompletedWebhook',
         summary: 'A call ended (creates the record if its started webhook has not arrived)',
@@ -79,12 +80,13 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
       },
     },
     async (request, reply) => {
-      const { call, created } = await calls.ingest(
+      const { call, created, outcome } = await calls.ingest(
         request.auth,
         'completed',
         request.body,
         request.webhookDelivery,
       );
+      request.ingestOutcome = outcome;
       return answer(reply, call, created);
     },
   );
