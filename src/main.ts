@@ -1,7 +1,7 @@
 // The server: loadConfig → openDatabase → migrate → createServices → buildApp → listen.
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { openDatabase } from './db/database.js';
+import { openDatabase, type DatabaseHandle } from './db/database.js';
 import { migrateDatabase } from './db/migrator.js';
 import { buildApp, type App } from './http/app.js';
 import { startSweeper } from './modules/maintenance/maintenance.service.js';
@@ -14,6 +14,15 @@ const SHUTDOWN_GRACE_MS = 10_000;
  * period above kills it: after this its connection is closed and shutdown goes on.
  */
 const SHUTDOWN_DRAIN_MS = 5_000;
+/**
+ * After the connections are closed, how long the database must have had nothing in flight
+ * before it is closed, and how long to wait for that at most. A request whose client hung up is
+ * no longer a connection, but its handler may still be running, between two of its queries:
+ * closing the pool under it made its next query fail ("Cannot use a pool after calling end"),
+ * logged as an error at every stop under load.
+ */
+const SHUTDOWN_QUIET_MS = 50;
+const SHUTDOWN_QUIET_MAX_MS = 2_000;
 
 export interface RunningServer {
   readonly app: App;
@@ -92,12 +101,31 @@ export async function startServer(config: Config): Promise<RunningServer> {
           clearTimeout(cutOff);
         }
         await services.transactor.drain();
+        await databaseQuiet(database);
         await database.close();
       },
     };
   } catch (error) {
     await database.close();
     throw error;
+  }
+}
+
+/** Resolves once the database has had no query in flight for SHUTDOWN_QUIET_MS (or at most SHUTDOWN_QUIET_MAX_MS). */
+async function databaseQuiet(database: DatabaseHandle): Promise<void> {
+  const busy = () => {
+    const stats = database.poolStats?.();
+    if (stats === undefined) return false;
+    return stats.dialect === 'sqlite'
+      ? stats.readsInFlight > 0
+      : stats.total > stats.idle || stats.waiting > 0;
+  };
+  const giveUpAt = Date.now() + SHUTDOWN_QUIET_MAX_MS;
+  let quietSince = Date.now();
+  while (Date.now() < giveUpAt) {
+    if (busy()) quietSince = Date.now();
+    else if (Date.now() - quietSince >= SHUTDOWN_QUIET_MS) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

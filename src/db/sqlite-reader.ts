@@ -32,6 +32,28 @@ const db = new Database(workerData.file, {
 db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
 db.pragma('cache_size = -' + workerData.cacheKib);
 const statements = new Map();
+// A column named "line" is a call's JSON text, built by the database (the repository's callJson):
+// a page's lines go as UTF-8 bytes in one buffer that is transferred, not copied, each row's
+// "line" a view into it. As strings they were copied into the main thread, joined and encoded
+// there again: a fifth of its time per page (profiled).
+function packJsonLines(rows) {
+  if (rows.length === 0 || !rows.every((row) => typeof row.line === 'string')) return undefined;
+  let total = 0;
+  const lengths = rows.map((row) => {
+    const length = Buffer.byteLength(row.line, 'utf8');
+    total += length;
+    return length;
+  });
+  const buffer = new ArrayBuffer(total);
+  const bytes = Buffer.from(buffer);
+  let offset = 0;
+  rows.forEach((row, index) => {
+    bytes.write(row.line, offset, 'utf8');
+    row.line = new Uint8Array(buffer, offset, lengths[index]);
+    offset += lengths[index];
+  });
+  return buffer;
+}
 parentPort.on('message', ({ id, sql, parameters }) => {
   try {
     let statement = statements.get(sql);
@@ -41,7 +63,9 @@ parentPort.on('message', ({ id, sql, parameters }) => {
       statements.set(sql, statement);
     }
     if (!statement.reader) throw new Error('the read pool only runs queries that return rows');
-    parentPort.postMessage({ id, rows: statement.all(parameters) });
+    const rows = statement.all(parameters);
+    const buffer = packJsonLines(rows);
+    parentPort.postMessage({ id, rows }, buffer === undefined ? [] : [buffer]);
   } catch (error) {
     parentPort.postMessage({
       id,

@@ -3,6 +3,7 @@
 // write on any instance reaches streams held by every other). Each instance collects the ids
 // its open streams' tenants care about, reads those calls once per short round, and sends each
 // stream of the tenant the calls as the list shows them.
+import { jsonTextToString } from '../../lib/json-text.js';
 import { MAX_CHANGE_MESSAGE_BYTES, type ChangeChannel } from '../../db/change-channel.js';
 import { AppError } from '../../errors.js';
 import type { CallRepository } from './calls.repository.js';
@@ -191,7 +192,10 @@ export function createCallStreamService({
       try {
         const wanted = [...ids];
         const found = new Map(
-          (await calls.listedJsonOf(tenantId, wanted)).map((row) => [row.id, row.line]),
+          (await calls.listedJsonOf(tenantId, wanted)).map((row) => [
+            row.id,
+            jsonTextToString(row.line),
+          ]),
         );
         deliver(
           tenantId,

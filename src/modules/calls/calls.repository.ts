@@ -1,4 +1,5 @@
 // SQL for calls and their event timeline. Every query takes the tenant and filters on it.
+import type { JsonText } from '../../lib/json-text.js';
 import {
   expressionBuilder,
   sql,
@@ -110,17 +111,20 @@ export interface CallKey {
   readonly r?: number;
 }
 
-/** A call as JSON text: the export's NDJSON line, or a listed record (listedJsonOf). */
+/**
+ * A call as JSON text: the export's NDJSON line, or a listed record (listedJsonOf). As bytes
+ * when a SQLite reader thread read it (see JsonText).
+ */
 export interface CallJsonRow {
   readonly id: string;
-  readonly line: string;
+  readonly line: JsonText;
 }
 
 /** A listed call as the list's JSON record (see listJson), with its place in the sort. */
 export interface JsonListedCallRow {
   readonly id: string;
   readonly sort_key: string | number;
-  readonly line: string;
+  readonly line: JsonText;
 }
 
 /**

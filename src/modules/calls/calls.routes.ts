@@ -102,7 +102,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         summary: 'Calls, newest first, a page at a time',
         querystring: ListCallsQuery,
         // The page's schema (documentation, tests); the handler sends it as JSON text.
-        response: { 200: Type.Unsafe<string>({ ...CallPage }), ...problems },
+        response: { 200: Type.Unsafe<string | Buffer>({ ...CallPage }), ...problems },
       },
     },
     // The answer comes as JSON text (see listJson), sent as it is: Fastify serialises only

@@ -1,5 +1,6 @@
 // Call ingest and reads. Never sees a request or reply: it takes the caller's AuthContext and
 // validated input, and returns API shapes or throws AppErrors.
+import { joinJsonText } from '../../lib/json-text.js';
 import type { Transactor } from '../../db/transactor.js';
 import type { Transaction } from 'kysely';
 import type { CallEventRow, CallRow, Database } from '../../db/types.js';
@@ -403,7 +404,7 @@ export function createCallService({
      * and serialising fifty objects was most of the main thread's time per page (profiled). A
      * search's page is list's, serialised, since its records carry their matches.
      */
-    async listJson(auth: AuthContext, query: ListCallsQuery): Promise<string> {
+    async listJson(auth: AuthContext, query: ListCallsQuery): Promise<string | Buffer> {
       const { filter, sort, limit, after } = listRequest(query);
       if (filter.search !== undefined || sort === 'relevance') {
         return JSON.stringify(await service.list(auth, query));
@@ -422,9 +423,12 @@ export function createCallService({
         key: row.sort_key,
         id: row.id,
       }));
-      return `{"data":[${shown.map((row) => row.line).join(',')}],"nextCursor":${JSON.stringify(
-        nextCursor,
-      )}${total === undefined ? '' : `,"total":${total}`}}`;
+      return joinJsonText(
+        '{"data":[',
+        shown.map((row) => row.line),
+        ',',
+        `],"nextCursor":${JSON.stringify(nextCursor)}${total === undefined ? '' : `,"total":${total}`}}`,
+      );
     },
 
     /** GET /api/call-history: filters, search, four sorts, keyset pages, an optional total. */
@@ -540,11 +544,21 @@ export function createCallService({
      * The NDJSON export, a page of lines at a time: as exportPages, but each call comes from the
      * database as its JSON record (the same as GET's), so the server only joins text.
      */
-    async exportNdjson(auth: AuthContext, query: CallExportQuery): Promise<AsyncIterable<string>> {
+    async exportNdjson(
+      auth: AuthContext,
+      query: CallExportQuery,
+    ): Promise<AsyncIterable<string | Buffer>> {
       const pages = await exportPagesOf(auth, query, (tenantId, keys) =>
         calls.ndjsonOf(tenantId, keys),
       );
-      return mapPages(pages, (rows) => rows.map((row) => `${row.line}\n`).join(''));
+      return mapPages(pages, (rows) =>
+        joinJsonText(
+          '',
+          rows.map((row) => row.line),
+          '\n',
+          '\n',
+        ),
+      );
     },
 
     /** POST /api/call-history/erase: every call from one number, with its timeline and index. */
