@@ -35,6 +35,11 @@ import {
   createTransferService,
   type TransferService,
 } from './modules/transfer/transfer.service.js';
+import { createProviderRepository } from './modules/providers/providers.repository.js';
+import {
+  createProviderService,
+  type ProviderService,
+} from './modules/providers/providers.service.js';
 import { createApiKeyRepository } from './modules/api-keys/api-keys.repository.js';
 import { createApiKeyService, type ApiKeyService } from './modules/api-keys/api-keys.service.js';
 import { createClerkVerifier } from './modules/identity/clerk-verifier.js';
@@ -56,6 +61,7 @@ export interface Services {
   readonly maintenance: MaintenanceService;
   /** This composition's own Prometheus registry and counters (served at /metrics). */
   readonly metrics: Metrics;
+  readonly providers: ProviderService;
   readonly transfer: TransferService;
   readonly webhookSigning: WebhookSigningService;
   readonly transactor: Transactor;
@@ -148,6 +154,14 @@ export function createServices({
     health: createHealthService({ health: createHealthRepository(db) }),
     maintenance,
     metrics: createMetrics({ database, transactor }),
+    providers: createProviderService({
+      secrets: createProviderRepository(db),
+      calls,
+      transactor,
+      clock,
+      devMode: config.devMode,
+      devSecrets: config.providers.devSecrets,
+    }),
     webhookSigning,
     transfer: createTransferService({
       transfer: createTransferRepository(db),

@@ -2,6 +2,7 @@
 // commands.ts (over the services layer) and, for `serve`, in the server's own main().
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CallmindApiError, type ListCallsQuery, type RetryEvent } from '../client/index.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { main as runServer } from '../main.js';
@@ -20,6 +21,7 @@ import {
   migrate,
   type TenantSelector,
 } from './commands.js';
+import { MissingUrlError, PushError, pushCalls, remoteClient } from './remote.js';
 
 const EXIT_SUCCESS = 0;
 const EXIT_FAILURE = 1;
@@ -46,6 +48,17 @@ Commands:
                          List the org's secrets (ids and expiry, never the secrets)
   export [--out FILE]    Write every agent, call and event as NDJSON (default: stdout)
   import FILE [--json]   Load an export; what already exists is skipped (idempotent)
+
+Commands over HTTP, to a running server (--url or CALLMIND_URL; --token or CALLMIND_TOKEN, an
+API key; 429 and 503 answers are retried after the server's Retry-After):
+  calls list [--status S] [--agent ID] [--direction D] [--sentiment S] [--topic T]
+             [--from ISO] [--to ISO] [--q TEXT] [--caller NUMBER] [--sort newest|oldest|longest]
+             [--limit N] [--cursor C] [--all] [--json]
+                         List calls, a page at a time (--all: every page); filters repeat for
+                         "any of"; --json prints one call per line (NDJSON)
+  calls push FILE [--concurrency 4] [--json]
+                         Send every call of an NDJSON export (GET /api/call-history/export
+                         ?format=ndjson; - for stdin) to the server; idempotent by callSid
 
 The tenant is ORG with --org, else USER with --user, else the dev tenant "${DEV_TENANT_ID}".
 Configuration comes from the environment, as for the server (DATABASE_URL, LOG_LEVEL, ...).
@@ -76,6 +89,8 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map<string, Command>([
   ['webhook-secrets list', webhookSecretsListCommand],
   ['export', exportCommand],
   ['import', importCommand],
+  ['calls list', callsListCommand],
+  ['calls push', callsPushCommand],
 ]);
 
 /** Runs one command line (without node and the script) and returns the exit status. */
@@ -96,11 +111,16 @@ export async function runCli(argv: readonly string[]): Promise<number> {
 function resolveCommand(argv: readonly string[]): { command: Command; args: readonly string[] } {
   const [first, second] = argv;
   if (first === undefined) throw new UsageError('no command given');
-  const grouped = first === 'agents' || first === 'keys' || first === 'webhook-secrets';
+  const grouped =
+    first === 'agents' || first === 'keys' || first === 'webhook-secrets' || first === 'calls';
   if (grouped && (second === undefined || second.startsWith('-'))) {
-    throw new UsageError(
-      `${first} needs a subcommand: ${first === 'keys' ? 'create, list or revoke' : 'create or list'}`,
-    );
+    const subcommands =
+      first === 'keys'
+        ? 'create, list or revoke'
+        : first === 'calls'
+          ? 'list or push'
+          : 'create or list';
+    throw new UsageError(`${first} needs a subcommand: ${subcommands}`);
   }
   const words = grouped ? 2 : 1;
   const name = argv.slice(0, words).join(' ');
@@ -299,6 +319,113 @@ async function importCommand(args: readonly string[]): Promise<void> {
   }
 }
 
+const REMOTE_OPTIONS = { url: { type: 'string' }, token: { type: 'string' } } as const;
+
+/** The CLI's retries are worth a line on stderr: a pause of seconds should not look like a hang. */
+function reportRetry(event: RetryEvent): void {
+  const seconds = (event.delayMs / 1000).toFixed(1);
+  console.error(`retrying ${event.method} ${event.path} in ${seconds} s: ${event.error.message}`);
+}
+
+async function callsListCommand(args: readonly string[]): Promise<void> {
+  const many = { type: 'string', multiple: true } as const;
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...REMOTE_OPTIONS,
+      status: many,
+      agent: many,
+      direction: many,
+      sentiment: many,
+      topic: many,
+      from: { type: 'string' },
+      to: { type: 'string' },
+      q: { type: 'string' },
+      caller: { type: 'string' },
+      sort: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      ...JSON_OPTION,
+    },
+    strict: true,
+  });
+  if (values.limit !== undefined && !/^\d{1,3}$/.test(values.limit)) {
+    throw new UsageError('--limit must be a whole number (1 to 100)');
+  }
+  if (values.all && values.cursor !== undefined) {
+    throw new UsageError('--all starts from the first page: leave out --cursor');
+  }
+  const client = remoteClient(values, reportRetry);
+  // The server checks every value (a bad status is a 400 naming it), so they pass as given.
+  const query = {
+    agentId: values.agent,
+    status: values.status,
+    direction: values.direction,
+    sentiment: values.sentiment,
+    topic: values.topic,
+    from: values.from,
+    to: values.to,
+    q: values.q,
+    callerNumber: values.caller,
+    sort: values.sort,
+    limit: values.limit === undefined ? undefined : Number(values.limit),
+  } as ListCallsQuery;
+  const print = (call: Parameters<typeof describeCall>[0]) =>
+    console.log(values.json ? JSON.stringify(call) : describeCall(call));
+  let count = 0;
+  if (values.all) {
+    for await (const call of client.calls.iterate(query)) {
+      print(call);
+      count += 1;
+    }
+  } else {
+    const page = await client.calls.list({ ...query, cursor: values.cursor });
+    for (const call of page.data) print(call);
+    count = page.data.length;
+    // On stderr, so that stdout stays the calls alone.
+    if (page.nextCursor !== null) console.error(`more calls: --cursor ${page.nextCursor}`);
+  }
+  if (count === 0 && !values.json) console.log('no calls');
+}
+
+async function callsPushCommand(args: readonly string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { ...REMOTE_OPTIONS, concurrency: { type: 'string' }, ...JSON_OPTION },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1) throw new UsageError('calls push needs exactly one FILE (or -)');
+  const concurrencyRaw = values.concurrency ?? '4';
+  if (!/^\d{1,2}$/.test(concurrencyRaw) || Number(concurrencyRaw) === 0) {
+    throw new UsageError('--concurrency must be a whole number from 1 to 99');
+  }
+  const client = remoteClient(values, reportRetry);
+  const counts = await pushCalls(client, positionals[0]!, Number(concurrencyRaw));
+  console.log(values.json ? JSON.stringify(counts) : `pushed ${counts.calls} calls`);
+}
+
+function describeCall(call: {
+  id: string;
+  startedAt: string;
+  status: string;
+  direction: string;
+  callerNumber: string | null;
+  agentId: string;
+  duration: number | null;
+}): string {
+  return [
+    call.id,
+    call.startedAt,
+    call.status,
+    call.direction,
+    call.callerNumber ?? '-',
+    call.agentId,
+    call.duration === null ? '-' : `${call.duration}s`,
+  ].join('  ');
+}
+
 function tenantFrom(values: TenantSelector): TenantSelector {
   // An empty id would silently become a tenant of its own that no request can ever act as.
   if (values.org === '') throw new UsageError('--org must not be empty');
@@ -315,7 +442,7 @@ function describeAgent(agent: Agent): string {
 }
 
 function reportError(error: unknown): number {
-  if (error instanceof UsageError || isParseArgsError(error)) {
+  if (error instanceof UsageError || error instanceof MissingUrlError || isParseArgsError(error)) {
     console.error(`error: ${error.message}\n\n${USAGE}`);
     return EXIT_USAGE;
   }
@@ -327,8 +454,28 @@ function reportError(error: unknown): number {
     console.error(`error: ${error.code}: ${error.message}`);
     return EXIT_FAILURE;
   }
+  if (error instanceof CallmindApiError) {
+    reportApiError('', error);
+    return EXIT_FAILURE;
+  }
+  if (error instanceof PushError) {
+    if (error.cause instanceof CallmindApiError)
+      reportApiError(`line ${error.line}: `, error.cause);
+    else console.error(`error: ${error.message}`);
+    console.error(
+      `${error.pushed} calls were pushed; pushing the file again is safe (calls already there are merged by callSid)`,
+    );
+    return EXIT_FAILURE;
+  }
   console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
   return EXIT_FAILURE;
+}
+
+/** The server's answer to a command over HTTP: its code, each bad field, the request id. */
+function reportApiError(prefix: string, error: CallmindApiError): void {
+  console.error(`error: ${prefix}${error.status} ${error.code}: ${error.detail}`);
+  for (const field of error.errors) console.error(`  ${field.field}: ${field.message}`);
+  if (error.requestId !== undefined) console.error(`  request id: ${error.requestId}`);
 }
 
 /** node:util's parseArgs reports an unknown option or a missing value as a coded TypeError. */

@@ -13,6 +13,7 @@ import * as callRollups from './migrations/2026-12-04T1400_call_rollups.js';
 import * as postgresSearchTable from './migrations/2026-12-04T1500_postgres_search_table.js';
 import * as sqliteDeferredSearchIndex from './migrations/2026-12-04T1600_sqlite_deferred_search_index.js';
 import * as rollupAutovacuum from './migrations/2026-12-05T1000_rollup_autovacuum.js';
+import * as providerWebhooks from './migrations/2026-12-05T1100_provider_webhooks.js';
 import {
   openDatabase,
   type DatabaseConfig,
@@ -41,6 +42,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-12-04T1500_postgres_search_table': postgresSearchTable,
   '2026-12-04T1600_sqlite_deferred_search_index': sqliteDeferredSearchIndex,
   '2026-12-05T1000_rollup_autovacuum': rollupAutovacuum,
+  '2026-12-05T1100_provider_webhooks': providerWebhooks,
 };
 
 export function createMigrator(

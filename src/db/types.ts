@@ -97,6 +97,30 @@ export interface WebhookDeliveriesTable {
   received_at: string;
 }
 
+/** A tenant's secret for one provider's webhooks (modules/providers). */
+export interface ProviderSecretsTable {
+  id: string;
+  tenant_id: string;
+  org_id: string | null;
+  user_id: string | null;
+  /** twilio, vapi or retell. */
+  provider: string;
+  secret: string;
+  /** The secret's last four characters, shown in lists instead of it. */
+  hint: string;
+  created_at: string;
+  expires_at: string | null;
+}
+
+/** The last Twilio SequenceNumber applied to a call (per tenant, provider and callSid). */
+export interface ProviderCallSequencesTable {
+  tenant_id: string;
+  provider: string;
+  call_sid: string;
+  sequence: number | string;
+  updated_at: string;
+}
+
 export interface TenantSettingsTable {
   tenant_id: string;
   /** Days a call is kept after it started; 0: forever; null: the server's default. */
@@ -179,6 +203,8 @@ export interface Database {
   webhook_secrets: WebhookSecretsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   tenant_settings: TenantSettingsTable;
+  provider_secrets: ProviderSecretsTable;
+  provider_call_sequences: ProviderCallSequencesTable;
 }
 
 export type AgentRow = Selectable<AgentsTable>;
@@ -191,3 +217,4 @@ export type NewCallEventRow = Insertable<CallEventsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type NewApiKeyRow = Insertable<ApiKeysTable>;
 export type WebhookSecretRow = Selectable<WebhookSecretsTable>;
+export type ProviderSecretRow = Selectable<ProviderSecretsTable>;

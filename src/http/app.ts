@@ -24,6 +24,8 @@ import { agentRoutes } from '../modules/agents/agents.routes.js';
 import { callRoutes } from '../modules/calls/calls.routes.js';
 import { healthRoutes } from '../modules/health/health.routes.js';
 import { webhookRoutes } from '../modules/webhooks/webhooks.routes.js';
+import { providerRoutes } from '../modules/providers/providers.routes.js';
+import type { ProviderName } from '../modules/providers/providers.schemas.js';
 import type { Services } from '../services.js';
 import { errorHandler, sendProblem } from './error-handler.js';
 import { registerApiDescription } from './openapi.plugin.js';
@@ -61,6 +63,11 @@ declare module 'fastify' {
     public?: true;
     /** The route writes calls: its outcomes are counted as callmind_ingest_total{source}. */
     ingest?: IngestSource;
+    /**
+     * A provider's webhook (modules/providers): without a bearer credential, it is authenticated
+     * by that provider's signature once its body has arrived.
+     */
+    providerWebhook?: ProviderName;
   }
 }
 
@@ -279,6 +286,13 @@ export async function buildApp({
     // A signed webhook has no bearer credential: its signature is checked once the body
     // (whose bytes it covers) has arrived, in preValidation below.
     if (isSignedDelivery(request)) return;
+    // Likewise a provider's webhook, in the providers module's preValidation hook.
+    if (
+      request.routeOptions.config.providerWebhook !== undefined &&
+      request.headers.authorization === undefined
+    ) {
+      return;
+    }
     const wait = failures.retryAfterSeconds(request.ip);
     if (wait > 0) {
       throw new AppError(
@@ -345,6 +359,7 @@ export async function buildApp({
   await app.register(healthRoutes, { services });
   await app.register(callRoutes, { services });
   await app.register(webhookRoutes, { services });
+  await app.register(providerRoutes, { services, config });
   await app.register(agentRoutes, { services });
   await app.register(apiKeyRoutes, { services });
   await app.register(settingsRoutes, { services });

@@ -548,6 +548,33 @@ describe.each(TEST_DIALECTS)('the API description (%s)', (dialect) => {
       payload: { retentionDays: 30 },
       expect: 200,
     });
+    // The provider adapters: their secrets (admins only), and deliveries without a valid
+    // signature (the answers their own tests check in full, test/http/providers.test.ts).
+    await send('PUT', '/api/settings/providers', {
+      headers: bearer(),
+      payload: { provider: 'vapi', secret: 'vapi-secret-for-the-openapi-test' },
+      expect: 200,
+    });
+    await send('GET', '/api/settings/providers', { headers: bearer(), expect: 200 });
+    await send('GET', '/api/settings/providers', { headers: bearer(member), expect: 403 });
+    await send('DELETE', '/api/settings/providers?provider=vapi', {
+      headers: bearer(),
+      expect: 204,
+    });
+    await send('POST', `/api/webhooks/twilio/status?tenant=${orgId}&agentId=${agentId}`, {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'CallSid=CA0123456789abcdef0123456789abcdef&CallStatus=ringing',
+      expect: 401,
+    });
+    await send('POST', `/api/webhooks/vapi?tenant=${orgId}`, {
+      payload: { message: { type: 'status-update', status: 'ringing' } },
+      expect: 401,
+    });
+    await send('POST', `/api/webhooks/retell?tenant=${orgId}`, {
+      headers: { 'x-retell-signature': 'v=1,d=00' },
+      payload: { event: 'call_started', call: { call_id: 'call_x' } },
+      expect: 401,
+    });
     await send('GET', '/healthz', { expect: 200 });
     await send('GET', '/readyz', { expect: 200 });
     await send('GET', '/api/openapi.json', { expect: 200 });
