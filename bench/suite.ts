@@ -151,6 +151,13 @@ const SCENARIOS: readonly Scenario[] = [
   },
 ];
 
+/** BENCH_SCENARIOS=ingest,webhooks runs a subset; the default is all of them. */
+const SELECTED = envList<ScenarioKey>(
+  'BENCH_SCENARIOS',
+  SCENARIOS.map((s) => s.key),
+);
+const selectedScenarios = () => SCENARIOS.filter((s) => SELECTED.includes(s.key));
+
 const requestsOf = (scenario: Scenario, path: string | undefined): AutocannonRequest[] => {
   if (scenario.key === 'ingest') return lifecycleRequests(bodies);
   if (scenario.key === 'webhooks') return webhookPairRequests(bodies);
@@ -214,7 +221,7 @@ async function measureCeiling(when: 'first' | 'last'): Promise<void> {
         requests: lifecycleRequests(bodies),
       });
     }
-    for (const scenario of SCENARIOS.filter((s) => s.requestsPerCall !== undefined)) {
+    for (const scenario of selectedScenarios().filter((s) => s.requestsPerCall !== undefined)) {
       const load = await runLoad(baseUrl, {
         connections: CONNECTIONS,
         seconds: SECONDS,
@@ -267,7 +274,7 @@ async function measureServer(
         requests: lifecycleRequests(bodies),
       });
     }
-    for (const scenario of SCENARIOS) {
+    for (const scenario of selectedScenarios()) {
       const path = scenario.path?.(anchor);
       let answerBytes: number | undefined;
       if (path !== undefined) {

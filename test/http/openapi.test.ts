@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsImport from 'ajv-formats';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loggerOptions } from '../../src/http/app.js';
 import { DOCS_CSP } from '../../src/http/openapi.plugin.js';
@@ -264,6 +265,14 @@ describe.each(TEST_DIALECTS)('the API description (%s)', (dialect) => {
     // It is not among the routes that need a credential (identity.test.ts checks each of those).
     expect(t.app.apiRoutes.map((r) => r.url)).not.toContain('/api/openapi.json');
     expect(doc.paths['/api/openapi.json'].get.security).toEqual([]);
+  });
+
+  it("is a valid OpenAPI 3.1 document (the specification's own JSON schema)", async () => {
+    const validator = new Validator();
+    const result = await validator.validate(structuredClone(doc));
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
   });
 
   it('is a well-formed OpenAPI 3.1 document', () => {
