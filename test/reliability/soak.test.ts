@@ -183,8 +183,13 @@ describe.each(TEST_DIALECTS)('soak (%s)', (dialect) => {
       expect(problems).toEqual([]);
       expect(samples.length).toBe(total);
       if (LONG_RUN) {
-        // Steady: the last windows' p99 has not climbed beyond noise over the early ones'.
-        expect(late).toBeLessThanOrEqual(early * 1.5 + 10);
+        // Steady: the last windows' p99 has not climbed beyond noise over the early ones'. The
+        // noise is wide on a 2-core VM: on 2026-12-05 PostgreSQL's windows went 37, 27, 41, 25,
+        // 83, 203, 81, 59, 40, 140 ms with no trend (a checkpoint's writes, other processes), so
+        // early 27 against late 59 failed the first bound here (1.5 × early + 10 ms). What this
+        // exists to catch is a climb like the one before the compactor analyzed tables: 22 ms
+        // to 10.8 s. Twice the early p99 plus 40 ms still catches that by far.
+        expect(late).toBeLessThanOrEqual(early * 2 + 40);
         expect(rssAtEnd).toBeLessThan(rssAfterWarmup * 1.1);
       }
       if (walFile !== undefined) expect(Math.max(...wal)).toBeLessThan(WAL_LIMIT_BYTES);
