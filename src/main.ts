@@ -111,7 +111,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
 }
 
-/** Resolves once the database has had no query in flight for SHUTDOWN_QUIET_MS (or at most SHUTDOWN_QUIET_MAX_MS). */
+/**
+ * Resolves once the database has had no query in flight for SHUTDOWN_QUIET_MS, or after
+ * SHUTDOWN_QUIET_MAX_MS at most.
+ */
 async function databaseQuiet(database: DatabaseHandle): Promise<void> {
   const busy = () => {
     const stats = database.poolStats?.();
