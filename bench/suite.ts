@@ -26,29 +26,9 @@ import {
   statsYear,
   webhookPairRequests,
 } from './query/scenarios.js';
+import { envList, envNumber } from './query/settings.js';
 
 // --- Settings ------------------------------------------------------------------------------------
-
-function envNumber(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw.replaceAll('_', ''));
-  if (!Number.isFinite(value) || value < min) {
-    throw new Error(`${name} must be a number >= ${min} (got "${raw}")`);
-  }
-  return value;
-}
-
-function envList<T extends string>(name: string, known: readonly T[]): T[] {
-  const raw = process.env[name]?.trim();
-  if (!raw) return [...known];
-  const values = raw.split(',').map((value) => value.trim());
-  const unknown = values.filter((value) => !known.includes(value as T));
-  if (unknown.length > 0) {
-    throw new Error(`unknown ${name} ${unknown.join(', ')}; known: ${known.join(', ')}`);
-  }
-  return known.filter((value) => values.includes(value));
-}
 
 type DatabaseKind = 'empty' | 'preloaded';
 
