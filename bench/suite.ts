@@ -26,7 +26,7 @@ import {
   statsYear,
   webhookPairRequests,
 } from './query/scenarios.js';
-import { envList, envNumber } from './query/settings.js';
+import { envAssignments, envList, envNumber } from './query/settings.js';
 
 // --- Settings ------------------------------------------------------------------------------------
 
@@ -53,6 +53,12 @@ const GOALS = {
 } as const;
 
 /**
+ * BENCH_SERVER_ENV="SQLITE_CACHE_MB=8,SQLITE_SYNCHRONOUS=normal": settings for the servers under
+ * test, to measure a setting against the defaults; recorded with the results.
+ */
+const SERVER_ENV_OVERRIDES = envAssignments('BENCH_SERVER_ENV');
+
+/**
  * The servers under test run with production's defaults (durable commits, the search index on),
  * except the sweepers: they would end the fixture's live calls as stale in the middle of a run.
  */
@@ -61,11 +67,16 @@ const serverEnv = (databaseUrl: string): Record<string, string> => ({
   LOG_LEVEL: 'warn',
   SWEEP_INTERVAL_SECONDS: '0',
   RETENTION_DAYS: '0',
+  ...SERVER_ENV_OVERRIDES,
 });
 
 /** The server as `npm start` runs it: the build, without the TypeScript loader. */
 const SERVER_SCRIPT = 'dist/main.js';
-const SERVER_NODE_ARGS = ['--enable-source-maps'];
+/** BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for a profile. */
+const SERVER_NODE_ARGS = [
+  '--enable-source-maps',
+  ...(process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+];
 
 /** Builds the server from the current sources, so the run measures them (not an old dist/). */
 function buildServer(): void {
@@ -467,6 +478,8 @@ async function main(): Promise<void> {
       seconds: SECONDS,
       warmupSeconds: WARMUP_SECONDS,
       connections: CONNECTIONS,
+      serverEnv: SERVER_ENV_OVERRIDES,
+      serverNodeArgs: SERVER_NODE_ARGS,
       goals: GOALS,
     },
     fixtures: [...fixtures.values()].map((f) => ({

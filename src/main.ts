@@ -30,8 +30,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Batches of the search index's upkeep per round on SQLite (250 calls each, about 50 ms). */
-const SEARCH_INDEX_ROUND_BATCHES = 8;
+/**
+ * Calls indexed for search per round on SQLite, at most (about 0.4 s of work in batches of
+ * SEARCH_INDEX_BATCH): a stop never waits long, and a backlog drains over the following rounds.
+ */
+const SEARCH_INDEX_ROUND_CALLS = 2_000;
 
 export async function startServer(config: Config): Promise<RunningServer> {
   const database = openDatabase(config);
@@ -77,9 +80,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     const searchIndexer =
       database.dialect === 'sqlite'
         ? startSweeper(
-            // A bounded round (a few hundred ms of work at most), so a stop never waits long;
-            // a backlog (after an import, say) drains over the following rounds.
-            () => services.calls.indexPendingSearch({ maxBatches: SEARCH_INDEX_ROUND_BATCHES }),
+            () => services.calls.indexPendingSearch({ maxCalls: SEARCH_INDEX_ROUND_CALLS }),
             config.maintenance.searchIndexIntervalMs,
             (result) => {
               if (result instanceof Error) app.log.warn({ err: result }, 'search indexing failed');

@@ -112,6 +112,7 @@ export function createServices({
     clock,
     exportWalkSizes,
     publishChange,
+    searchIndexBatch: config.maintenance.searchIndexBatch,
   });
   const maintenance = createMaintenanceService({
     maintenance: createMaintenanceRepository(db, dialect),

@@ -22,3 +22,17 @@ export function envList<T extends string>(name: string, known: readonly T[]): T[
   }
   return known.filter((value) => values.includes(value));
 }
+
+/** NAME=value pairs, comma-separated ("A=1,B=x"); empty when unset. */
+export function envAssignments(name: string): Record<string, string> {
+  const raw = process.env[name]?.trim();
+  if (!raw) return {};
+  const assignments: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    const match = /^\s*([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair);
+    if (match === null)
+      throw new Error(`${name} takes NAME=value pairs, comma-separated (got "${pair}")`);
+    assignments[match[1]!] = match[2]!.trim();
+  }
+  return assignments;
+}

@@ -42,6 +42,12 @@ describe('loadConfig', () => {
     );
   });
 
+  it('SQLite indexes calls for search 250 per write transaction unless SEARCH_INDEX_BATCH says otherwise', () => {
+    expect(loadConfig({}).maintenance.searchIndexBatch).toBe(250);
+    expect(loadConfig({ SEARCH_INDEX_BATCH: '50' }).maintenance.searchIndexBatch).toBe(50);
+    expect(() => loadConfig({ SEARCH_INDEX_BATCH: '0' })).toThrow(/SEARCH_INDEX_BATCH/);
+  });
+
   it('SQLite indexes written calls for search every 200 ms unless SEARCH_INDEX_INTERVAL_MS says otherwise', () => {
     expect(loadConfig({}).maintenance.searchIndexIntervalMs).toBe(200);
     expect(loadConfig({ SEARCH_INDEX_INTERVAL_MS: '1000' }).maintenance.searchIndexIntervalMs).toBe(

@@ -49,12 +49,6 @@ import {
   type UpdateCallStatusBody,
 } from './calls.schemas.js';
 
-/**
- * Calls added to the SQLite search index per write transaction: at about 200 µs each, 50 ms at
- * most, so the writes that share or follow that commit never wait longer.
- */
-const SEARCH_INDEX_BATCH = 250;
-
 /** What arrived, recorded as the event's kind. */
 export type IngestKind = 'create' | 'started' | 'completed';
 
@@ -120,6 +114,8 @@ export interface CallServiceDeps {
   readonly exportWalkSizes?: ExportWalkSizes | undefined;
   /** Tells the live streams about a committed write (call-stream.ts). */
   readonly publishChange: (change: CallChange) => void;
+  /** SQLite: calls indexed for search per write transaction (config SEARCH_INDEX_BATCH). */
+  readonly searchIndexBatch: number;
 }
 
 type IngestBody = CreateCallBody | CallStartedWebhookBody | CallCompletedWebhookBody;
@@ -134,27 +130,26 @@ export function createCallService({
   clock,
   exportWalkSizes = EXPORT_WALK,
   publishChange,
+  searchIndexBatch,
 }: CallServiceDeps) {
   /**
    * Indexes the calls waiting for the search index when it was called (not those noted since,
-   * so a search under steady writes still ends), in batches of SEARCH_INDEX_BATCH, at most
-   * `maxBatches` of them; returns how many.
+   * so a search under steady writes still ends), in batches of `searchIndexBatch`, stopping
+   * once `maxCalls` are done; returns how many.
    */
-  async function indexPendingSearch({
-    maxBatches = Number.POSITIVE_INFINITY,
-  } = {}): Promise<number> {
+  async function indexPendingSearch({ maxCalls = Number.POSITIVE_INFINITY } = {}): Promise<number> {
     if (!calls.defersSearchIndex) return 0;
     // Read on a reader first, so a search (or an idle server's round) with nothing waiting
     // neither opens a write transaction nor queues behind the writes in flight.
     const upTo = await calls.lastPendingSearch();
     if (upTo === undefined) return 0;
     let indexed = 0;
-    for (let batch = 0; batch < maxBatches; batch++) {
+    while (indexed < maxCalls) {
       const done = await transactor.write((trx) =>
-        calls.inTransaction(trx).indexPendingSearch(SEARCH_INDEX_BATCH, upTo),
+        calls.inTransaction(trx).indexPendingSearch(searchIndexBatch, upTo),
       );
       indexed += done;
-      if (done < SEARCH_INDEX_BATCH) break;
+      if (done < searchIndexBatch) break;
     }
     return indexed;
   }
