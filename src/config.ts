@@ -73,8 +73,7 @@ export interface Config {
     readonly searchIndexIntervalMs: number;
     /**
      * SQLite: calls added to the search index per write transaction. Each holds the event loop
-     * for its length (about 0.2 ms a call), so larger batches cost less per call and more in
-     * every other request's tail.
+     * for its length (about 0.2 ms a call); smaller batches cost more per call (README).
      */
     readonly searchIndexBatch: number;
   };

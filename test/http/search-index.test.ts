@@ -192,6 +192,30 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
   );
 
   it.runIf(dialect === 'sqlite')(
+    'SEARCH_INDEX_BATCH sets the calls per transaction, and a round stops once it has done its share',
+    async () => {
+      const small = await createTestApp('sqlite', { env: { SEARCH_INDEX_BATCH: '3' } });
+      try {
+        const tenant = uniqueId('tenant_batch_');
+        const calls = createCallRepository(small.database.db, 'sqlite');
+        await small.services.calls.indexPendingSearch();
+        for (let i = 0; i < 10; i++) {
+          await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'Agent: batchword' }));
+        }
+        // Batches of 3: past 5 after the second, so this round ends there with 6 done.
+        expect(await small.services.calls.indexPendingSearch({ maxCalls: 5 })).toBe(6);
+        expect(pendingOf(small.database.description)).toHaveLength(4);
+        expect(await small.services.calls.indexPendingSearch()).toBe(4);
+        expect(
+          await calls.count(tenant, { search: [{ words: ['batchword'], prefix: false }] }),
+        ).toBe(10);
+      } finally {
+        await small.close();
+      }
+    },
+  );
+
+  it.runIf(dialect === 'sqlite')(
     'a search indexes what waited when it began, not every call noted since',
     async () => {
       const tenant = uniqueId('tenant_steady_');
