@@ -52,7 +52,7 @@ import {
   statsYear,
   type ListMix,
 } from './query/scenarios.js';
-import { envList, envNumber } from './query/settings.js';
+import { envList, envNumber, envWords, startScriptNodeArgs } from './query/settings.js';
 import { summariseDurations, timeSequentially, type Timing } from './query/timing.js';
 
 // --- Settings ------------------------------------------------------------------------------------
@@ -107,6 +107,17 @@ const serverEnv = (databaseUrl: string): Record<string, string> => ({
   SWEEP_INTERVAL_SECONDS: '0',
   RETENTION_DAYS: '0',
 });
+
+/**
+ * The server runs from its sources (through tsx), with the node flags `npm start` gives it and
+ * then BENCH_SERVER_NODE_ARGS, as the suite does (bench/query/settings.ts).
+ */
+const SERVER_NODE_ARGS = [
+  '--import',
+  'tsx',
+  ...startScriptNodeArgs(REPO_ROOT),
+  ...envWords('BENCH_SERVER_NODE_ARGS'),
+];
 
 // --- Figures -------------------------------------------------------------------------------------
 
@@ -579,7 +590,11 @@ async function measureCeiling(when: 'before' | 'after', inputs: CeilingInputs): 
 
 async function httpReads(fixture: Fixture, mixes: readonly ListMix[]): Promise<void> {
   const { dialect } = fixture;
-  const handle = await resources.startServer(serverEnv(fixture.databaseUrl));
+  const handle = await resources.startServer(
+    serverEnv(fixture.databaseUrl),
+    undefined,
+    SERVER_NODE_ARGS,
+  );
   const { server } = handle;
   console.log(`\n${dialect}: HTTP reads, server pid ${server.pid} on ${fixture.location}`);
   try {
@@ -749,7 +764,7 @@ async function ingestUnderReads(fixture: Fixture, bodies: readonly string[]): Pr
   const copyStarted = Date.now();
   const databaseUrl = await resources.copyOfFixture(fixture, CALLS);
   console.log(`  copied in ${((Date.now() - copyStarted) / 1000).toFixed(1)} s`);
-  const handle = await resources.startServer(serverEnv(databaseUrl));
+  const handle = await resources.startServer(serverEnv(databaseUrl), undefined, SERVER_NODE_ARGS);
   const { server } = handle;
   try {
     if (WARMUP_SECONDS > 0) {
@@ -883,7 +898,7 @@ async function ingestPhases(
   bodies: readonly string[],
 ): Promise<IngestPhases> {
   const databaseUrl = await resources.emptyDatabase(dialect, withIndex);
-  const handle = await resources.startServer(serverEnv(databaseUrl));
+  const handle = await resources.startServer(serverEnv(databaseUrl), undefined, SERVER_NODE_ARGS);
   const { server } = handle;
   try {
     const ids: string[] = [];
@@ -1142,6 +1157,7 @@ async function main(): Promise<void> {
       listRate: LIST_RATE,
       dbIterations: DB_ITERATIONS,
       server: serverSettings(fixtures),
+      serverNodeArgs: SERVER_NODE_ARGS,
     },
     targets: TARGETS,
     fixtures: fixtures.map((f) => ({

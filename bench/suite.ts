@@ -26,7 +26,13 @@ import {
   statsYear,
   webhookPairRequests,
 } from './query/scenarios.js';
-import { envAssignments, envList, envNumber } from './query/settings.js';
+import {
+  envAssignments,
+  envList,
+  envNumber,
+  envWords,
+  startScriptNodeArgs,
+} from './query/settings.js';
 
 // --- Settings ------------------------------------------------------------------------------------
 
@@ -72,11 +78,11 @@ const serverEnv = (databaseUrl: string): Record<string, string> => ({
 
 /** The server as `npm start` runs it: the build, without the TypeScript loader. */
 const SERVER_SCRIPT = 'dist/main.js';
-/** BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": node flags for a profile. */
-const SERVER_NODE_ARGS = [
-  '--enable-source-maps',
-  ...(process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
-];
+/**
+ * The node flags `npm start` uses, then BENCH_SERVER_NODE_ARGS ("--cpu-prof
+ * --cpu-prof-dir=/tmp/prof" for a profile), which win where they overlap.
+ */
+const SERVER_NODE_ARGS = [...startScriptNodeArgs(REPO_ROOT), ...envWords('BENCH_SERVER_NODE_ARGS')];
 
 /** Builds the server from the current sources, so the run measures them (not an old dist/). */
 function buildServer(): void {
