@@ -1,5 +1,6 @@
 // How the benchmarks read their BENCH_* variables: a number with a floor, or a subset of a known
-// list; anything else stops the run with a message naming the variable.
+// list; anything else stops the run with a message naming the variable. And the node flags of
+// `npm start`, which the servers under test run with.
 import fs from 'node:fs';
 import path from 'node:path';
 
