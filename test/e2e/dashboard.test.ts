@@ -422,6 +422,38 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
       await context.close();
     }
   });
+
+  it('misses no change made while a call opens: the call is read once the stream listens', async () => {
+    const started = await post({
+      ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
+      callerName: 'Ended While Opening',
+    });
+    const context = await browser!.newContext();
+    const page = await context.newPage();
+    try {
+      // As above: the stream takes 800 ms to open, and the call ends 300 ms in. Read at once,
+      // the page would show it still in progress, and the stream would never say otherwise.
+      let streamAsked: () => void = () => {};
+      const streamAskedFor = new Promise<void>((resolve) => (streamAsked = resolve));
+      await page.route('**/api/call-history/stream', async (route) => {
+        streamAsked();
+        await new Promise((resolve) => setTimeout(resolve, 800));
+        await route.continue();
+      });
+      await page.goto(`${baseUrl}/calls/${started.id}`);
+      await streamAskedFor;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const ended = await fetch(`${baseUrl}/api/call-history/${started.id}/status`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(completionBody()),
+      });
+      expect(ended.status).toBe(200);
+      await page.locator('.badge.status-completed').first().waitFor({ timeout: 3_000 });
+    } finally {
+      await context.close();
+    }
+  });
 });
 
 describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('signing in to the dashboard (%s)', (dialect) => {

@@ -14,7 +14,7 @@ import {
   isLive,
   shownDuration,
 } from '../format';
-import { useLiveCalls } from '../live';
+import { useLiveCalls, useStreamSettled } from '../live';
 import { Link, navigate, useLocation } from '../router';
 import { useNow } from '../useNow';
 import { LoadFailed, Loading } from '../components/LoadStates';
@@ -31,7 +31,24 @@ export function CallPage({ id }: { id: string }) {
   const [load, setLoad] = useState<Load>({ state: 'loading' });
   const [reloads, setReloads] = useState(0);
 
+  // This call changing elsewhere (its end arriving) shows here without a reload.
+  const live = useLiveCalls({
+    onCall(call) {
+      if (call.id === id) setReloads((n) => n + 1);
+    },
+    onDeleted(deleted) {
+      if (deleted === id) setLoad({ state: 'missing' });
+    },
+    onRefresh() {
+      setReloads((n) => n + 1);
+    },
+  });
+  // Read once the stream listens (or after a second without it), as the list does: a change
+  // made between a read and the stream's start would be heard by neither.
+  const settled = useStreamSettled(live);
+
   useEffect(() => {
+    if (!settled) return;
     const controller = new AbortController();
     const path = `/api/call-history/${encodeURIComponent(id)}`;
     Promise.all([
@@ -48,20 +65,7 @@ export function CallPage({ id }: { id: string }) {
         );
       });
     return () => controller.abort();
-  }, [api, id, reloads]);
-
-  // This call changing elsewhere (its end arriving) shows here without a reload.
-  useLiveCalls({
-    onCall(call) {
-      if (call.id === id) setReloads((n) => n + 1);
-    },
-    onDeleted(deleted) {
-      if (deleted === id) setLoad({ state: 'missing' });
-    },
-    onRefresh() {
-      setReloads((n) => n + 1);
-    },
-  });
+  }, [api, id, reloads, settled]);
 
   const now = useNow(load.state === 'ready' && isLive(load.call.status) ? 1000 : null);
 
