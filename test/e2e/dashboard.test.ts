@@ -66,6 +66,24 @@ async function screenshot(page: Page, name: string): Promise<void> {
 }
 
 /** Serious or critical accessibility violations on the page as it is now (axe-core). */
+/**
+ * Opens `url` with the page's live stream held back 800 ms, and returns 300 ms after the page
+ * asked for it: a change made then is missed by a read the page made at once, and the stream,
+ * once open, does not tell of it. The page must read after the stream listens to show it.
+ */
+async function openWithStreamHeldBack(page: Page, url: string): Promise<void> {
+  let streamAsked: () => void = () => {};
+  const streamAskedFor = new Promise<void>((resolve) => (streamAsked = resolve));
+  await page.route('**/api/call-history/stream', async (route) => {
+    streamAsked();
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    await route.continue();
+  });
+  await page.goto(url);
+  await streamAskedFor;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+}
+
 async function seriousViolations(page: Page): Promise<string[]> {
   await page.evaluate(AXE_SOURCE);
   const violations = await page.evaluate(async () => {
@@ -400,18 +418,8 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
     const context = await browser!.newContext();
     const page = await context.newPage();
     try {
-      // The stream takes 800 ms to open; a call is made 300 ms in. Read at once, the list
-      // would not hold it, and the stream would not yet have heard it.
-      let streamAsked: () => void = () => {};
-      const streamAskedFor = new Promise<void>((resolve) => (streamAsked = resolve));
-      await page.route('**/api/call-history/stream', async (route) => {
-        streamAsked();
-        await new Promise((resolve) => setTimeout(resolve, 800));
-        await route.continue();
-      });
-      await page.goto(`${baseUrl}/`);
-      await streamAskedFor;
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // A call made while the stream opens: read at once, the list would not hold it.
+      await openWithStreamHeldBack(page, `${baseUrl}/`);
       const during = await post({
         ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
         callerName: 'Made While Opening',
@@ -431,18 +439,8 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
     const context = await browser!.newContext();
     const page = await context.newPage();
     try {
-      // As above: the stream takes 800 ms to open, and the call ends 300 ms in. Read at once,
-      // the page would show it still in progress, and the stream would never say otherwise.
-      let streamAsked: () => void = () => {};
-      const streamAskedFor = new Promise<void>((resolve) => (streamAsked = resolve));
-      await page.route('**/api/call-history/stream', async (route) => {
-        streamAsked();
-        await new Promise((resolve) => setTimeout(resolve, 800));
-        await route.continue();
-      });
-      await page.goto(`${baseUrl}/calls/${started.id}`);
-      await streamAskedFor;
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The call ends while the stream opens: read at once, the page would show it in progress.
+      await openWithStreamHeldBack(page, `${baseUrl}/calls/${started.id}`);
       const ended = await fetch(`${baseUrl}/api/call-history/${started.id}/status`, {
         method: 'PATCH',
         headers: { 'content-type': 'application/json' },
