@@ -2,7 +2,10 @@
 // - write transactions start with BEGIN IMMEDIATE: a deferred BEGIN that reads and then writes
 //   can fail with SQLITE_BUSY despite the busy timeout when another process (the CLI, a second
 //   server) holds the write lock;
-// - prepared statements are cached by SQL text instead of prepared on every query.
+// - prepared statements are cached by SQL text instead of prepared on every query;
+// - when another process holds the write lock (the CLI importing, a second server on the same
+//   file), BEGIN IMMEDIATE waits for it on the event loop (timers), not in SQLite's busy
+//   handler, which sleeps the thread: the server goes on answering reads and parsing requests.
 import type BetterSqlite3 from 'better-sqlite3';
 import {
   CompiledQuery,
@@ -80,12 +83,45 @@ class ConnectionMutex {
   }
 }
 
+/** How long BEGIN IMMEDIATE waits between tries while another process holds the write lock. */
+const LOCK_RETRY_MS = 1;
+
+function isBusy(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'SQLITE_BUSY';
+}
+
 class ImmediateSqliteDriver implements Driver {
   readonly #mutex = new ConnectionMutex();
   readonly #connection: CachingSqliteConnection;
+  /** The connection's busy timeout as opened: how long BEGIN IMMEDIATE keeps trying. */
+  readonly #busyTimeoutMs: number;
 
   constructor(private readonly db: BetterSqlite3.Database) {
     this.#connection = new CachingSqliteConnection(db);
+    this.#busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
+  }
+
+  /**
+   * BEGIN IMMEDIATE without SQLite's busy handler: it fails at once while another connection
+   * writes, and is tried again after a timer until the busy timeout has passed, so the event
+   * loop keeps running meanwhile. Inside the transaction the write lock is held, so the busy
+   * timeout (restored at once) only matters to statements run outside one. The pragma is run
+   * anew each time, not prepared once: SQLite applies a PRAGMA's value when it is prepared.
+   */
+  async #beginImmediate(connection: DatabaseConnection): Promise<void> {
+    const giveUpAt = Date.now() + this.#busyTimeoutMs;
+    for (;;) {
+      this.db.pragma('busy_timeout = 0');
+      try {
+        await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+        return;
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= giveUpAt) throw error;
+      } finally {
+        this.db.pragma(`busy_timeout = ${this.#busyTimeoutMs}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+    }
   }
 
   async init(): Promise<void> {}
@@ -96,7 +132,7 @@ class ImmediateSqliteDriver implements Driver {
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    await this.#beginImmediate(connection);
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
