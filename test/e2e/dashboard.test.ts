@@ -65,25 +65,37 @@ async function screenshot(page: Page, name: string): Promise<void> {
   });
 }
 
-/** Serious or critical accessibility violations on the page as it is now (axe-core). */
 /**
- * Opens `url` with the page's live stream held back 800 ms, and returns 300 ms after the page
- * asked for it: a change made then is missed by a read the page made at once, and the stream,
- * once open, does not tell of it. The page must read after the stream listens to show it.
+ * How long the live stream is held back, and when (after the page asked for it) the test makes
+ * its change. Held 800 ms, a change at 300 ms is missed by a read the page made at once, and the
+ * stream, once open, does not tell of it: the page must read after the stream listens. Held
+ * 2 s, the page reads anyway at 1 s (it cannot wait forever), so a change at 1.4 s is missed
+ * by that read: the stream, listening at last, must have the page read again.
  */
-async function openWithStreamHeldBack(page: Page, url: string): Promise<void> {
+const STREAM_HOLDS = [
+  { holdMs: 800, changeAtMs: 300 },
+  { holdMs: 2_000, changeAtMs: 1_400 },
+] as const;
+
+/** Opens `url` with the page's live stream held back, and returns when the change is due. */
+async function openWithStreamHeldBack(
+  page: Page,
+  url: string,
+  { holdMs, changeAtMs }: (typeof STREAM_HOLDS)[number],
+): Promise<void> {
   let streamAsked: () => void = () => {};
   const streamAskedFor = new Promise<void>((resolve) => (streamAsked = resolve));
   await page.route('**/api/call-history/stream', async (route) => {
     streamAsked();
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    await new Promise((resolve) => setTimeout(resolve, holdMs));
     await route.continue();
   });
   await page.goto(url);
   await streamAskedFor;
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await new Promise((resolve) => setTimeout(resolve, changeAtMs));
 }
 
+/** Serious or critical accessibility violations on the page as it is now (axe-core). */
 async function seriousViolations(page: Page): Promise<string[]> {
   await page.evaluate(AXE_SOURCE);
   const violations = await page.evaluate(async () => {
@@ -414,44 +426,50 @@ describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('the dashboard in Chromium (%s)'
     }
   });
 
-  it('misses no call made while the page opens: the list is read once the stream listens', async () => {
-    const context = await browser!.newContext();
-    const page = await context.newPage();
-    try {
-      // A call made while the stream opens: read at once, the list would not hold it.
-      await openWithStreamHeldBack(page, `${baseUrl}/`);
-      const during = await post({
-        ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
-        callerName: 'Made While Opening',
-      });
-      await page.locator(`tr[data-call-id="${during.id}"]`).waitFor({ timeout: 3_000 });
-      await expect.poll(() => page.locator('.live-status').textContent()).toContain('Live');
-    } finally {
-      await context.close();
-    }
-  });
+  it.each(STREAM_HOLDS)(
+    'misses no call made while the page opens (the stream held $holdMs ms, the call made at $changeAtMs)',
+    async (hold) => {
+      const context = await browser!.newContext();
+      const page = await context.newPage();
+      try {
+        // A call made while the stream opens: read at once, the list would not hold it.
+        await openWithStreamHeldBack(page, `${baseUrl}/`, hold);
+        const during = await post({
+          ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
+          callerName: 'Made While Opening',
+        });
+        await page.locator(`tr[data-call-id="${during.id}"]`).waitFor({ timeout: 3_000 });
+        await expect.poll(() => page.locator('.live-status').textContent()).toContain('Live');
+      } finally {
+        await context.close();
+      }
+    },
+  );
 
-  it('misses no change made while a call opens: the call is read once the stream listens', async () => {
-    const started = await post({
-      ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
-      callerName: 'Ended While Opening',
-    });
-    const context = await browser!.newContext();
-    const page = await context.newPage();
-    try {
-      // The call ends while the stream opens: read at once, the page would show it in progress.
-      await openWithStreamHeldBack(page, `${baseUrl}/calls/${started.id}`);
-      const ended = await fetch(`${baseUrl}/api/call-history/${started.id}/status`, {
-        method: 'PATCH',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(completionBody()),
+  it.each(STREAM_HOLDS)(
+    'misses no change made while a call opens (the stream held $holdMs ms, the call ended at $changeAtMs)',
+    async (hold) => {
+      const started = await post({
+        ...callStartBody({ agentId, callSid: newCallSid(), userId: undefined }),
+        callerName: 'Ended While Opening',
       });
-      expect(ended.status).toBe(200);
-      await page.locator('.badge.status-completed').first().waitFor({ timeout: 3_000 });
-    } finally {
-      await context.close();
-    }
-  });
+      const context = await browser!.newContext();
+      const page = await context.newPage();
+      try {
+        // The call ends while the stream opens: read at once, the page would show it in progress.
+        await openWithStreamHeldBack(page, `${baseUrl}/calls/${started.id}`, hold);
+        const ended = await fetch(`${baseUrl}/api/call-history/${started.id}/status`, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(completionBody()),
+        });
+        expect(ended.status).toBe(200);
+        await page.locator('.badge.status-completed').first().waitFor({ timeout: 3_000 });
+      } finally {
+        await context.close();
+      }
+    },
+  );
 });
 
 describe.runIf(HAS_BROWSER).each(TEST_DIALECTS)('signing in to the dashboard (%s)', (dialect) => {

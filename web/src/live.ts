@@ -23,7 +23,8 @@ const STREAM_SETTLE_MS = 1_000;
 
 /**
  * True once the stream listens or has failed for now, or after STREAM_SETTLE_MS: from then on,
- * a list read misses no change (the stream carries every later one). It stays true.
+ * a list read misses no change (the stream carries every later one, and a stream that listens
+ * only after STREAM_SETTLE_MS asks for a refresh: useLiveCalls). It stays true.
  */
 export function useStreamSettled(state: LiveState): boolean {
   const [waited, setWaited] = useState(false);
@@ -45,6 +46,7 @@ export function useLiveCalls(handlers: LiveHandlers): LiveState {
 
   useEffect(() => {
     const controller = new AbortController();
+    const openedAt = Date.now();
     let attempts = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const connect = () => {
@@ -56,7 +58,11 @@ export function useLiveCalls(handlers: LiveHandlers): LiveState {
           (event, data) => {
             if (event === 'ready') {
               setState('live');
-              if (reconnecting) current.current.onRefresh();
+              // After a reconnect, changes made while the stream was down were not heard. So
+              // too on a first connection slower than STREAM_SETTLE_MS: the page has read
+              // already (useStreamSettled), and what changed since was heard by no one.
+              const pageReadFirst = Date.now() - openedAt >= STREAM_SETTLE_MS;
+              if (reconnecting || pageReadFirst) current.current.onRefresh();
             } else if (event === 'call') {
               current.current.onCall(JSON.parse(data) as ListedCall);
             } else if (event === 'deleted') {
