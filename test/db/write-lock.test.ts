@@ -9,6 +9,8 @@ import { Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteConnection, type SqliteOptions } from '../../src/db/database.js';
 import { ImmediateSqliteDialect } from '../../src/db/sqlite-dialect.js';
+import { callStartBody } from '../factories.js';
+import { createTestApp } from '../setup/test-app.js';
 
 describe('SQLite write lock held by another connection', () => {
   let dir: string;
@@ -89,5 +91,41 @@ describe('SQLite write lock held by another connection', () => {
     other.exec('commit');
     await insert(db, 2);
     expect(connection.prepare('select x from t').pluck().all()).toEqual([2]);
+  });
+});
+
+describe('a server whose SQLite file another process holds the write lock of', () => {
+  it('answers reads while a create waits for the lock, then stores the create', async () => {
+    const t = await createTestApp('sqlite');
+    const target = t.config.database;
+    if (target.dialect !== 'sqlite') throw new Error('expected a SQLite test app');
+    const other = openSqliteConnection(target.file, t.config.sqlite);
+    try {
+      // The CLI's import, say: a write transaction of its own, held while the server works.
+      other.exec('begin immediate');
+      let created: { statusCode: number; body: string } | undefined;
+      const create = t.app
+        .inject({ method: 'POST', url: '/api/call-history', payload: callStartBody() })
+        .then((answer) => (created = answer));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+
+      const list = await t.app.inject({ method: 'GET', url: '/api/call-history' });
+      expect(list.statusCode).toBe(200);
+      // Had the create's wait held the event loop, the list would have been answered only after
+      // the create had given up (a 503 after the busy timeout).
+      expect(created, 'the create still waits for the lock').toBeUndefined();
+
+      other.exec('commit');
+      await create;
+      expect(created!.statusCode).toBe(201);
+      const id = (JSON.parse(created!.body) as { id: string }).id;
+      expect(
+        (await t.app.inject({ method: 'GET', url: `/api/call-history/${id}` })).statusCode,
+      ).toBe(200);
+    } finally {
+      if (other.inTransaction) other.exec('rollback');
+      other.close();
+      await t.close();
+    }
   });
 });
