@@ -86,8 +86,10 @@ class ConnectionMutex {
 /** How long BEGIN IMMEDIATE waits between tries while another process holds the write lock. */
 const LOCK_RETRY_MS = 1;
 
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_RECOVERY: another connection recovers the WAL). */
 function isBusy(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'SQLITE_BUSY';
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
 class ImmediateSqliteDriver implements Driver {
