@@ -19,7 +19,11 @@ import type { CallFilterQuery, CallStatsQuery } from '../src/modules/calls/calls
 import { ZoneOffsets } from '../src/lib/time-zones.js';
 import { DEV_AUTH_CONTEXT } from '../src/modules/identity/identity.js';
 import { createServices } from '../src/services.js';
-import { REPO_ROOT, type ServerProcess } from '../test/setup/server-process.js';
+import {
+  REPO_ROOT,
+  startScriptNodeArgs,
+  type ServerProcess,
+} from '../test/setup/server-process.js';
 import {
   openPostgresBench,
   openSqliteBench,
@@ -52,7 +56,7 @@ import {
   statsYear,
   type ListMix,
 } from './query/scenarios.js';
-import { envList, envNumber, envWords, startScriptNodeArgs } from './query/settings.js';
+import { envList, envNumber, envWords } from './query/settings.js';
 import { summariseDurations, timeSequentially, type Timing } from './query/timing.js';
 
 // --- Settings ------------------------------------------------------------------------------------

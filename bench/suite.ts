@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Dialect } from '../src/db/database.js';
-import { REPO_ROOT } from '../test/setup/server-process.js';
+import { REPO_ROOT, startScriptNodeArgs } from '../test/setup/server-process.js';
 import { postgresVersion, sqliteVersion } from './query/databases.js';
 import { ensurePostgresFixture, ensureSqliteFixture, type Fixture } from './query/fixture.js';
 import { SEARCH_TERMS } from './query/generator.js';
@@ -26,13 +26,7 @@ import {
   statsYear,
   webhookPairRequests,
 } from './query/scenarios.js';
-import {
-  envAssignments,
-  envList,
-  envNumber,
-  envWords,
-  startScriptNodeArgs,
-} from './query/settings.js';
+import { envAssignments, envList, envNumber, envWords } from './query/settings.js';
 
 // --- Settings ------------------------------------------------------------------------------------
 

@@ -1,8 +1,6 @@
 // How the benchmarks read their BENCH_* variables: a number with a floor, or a subset of a known
-// list; anything else stops the run with a message naming the variable. And the node flags of
-// `npm start`, which the servers under test run with.
-import fs from 'node:fs';
-import path from 'node:path';
+// list; anything else stops the run with a message naming the variable. (The node flags of
+// `npm start`, which the servers under test run with, come from test/setup/server-process.ts.)
 
 export function envNumber(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
@@ -43,22 +41,4 @@ export function envAssignments(name: string): Record<string, string> {
 /** Words separated by white space ("--cpu-prof --cpu-prof-dir=/tmp/prof"); empty when unset. */
 export function envWords(name: string): string[] {
   return process.env[name]?.split(/\s+/).filter(Boolean) ?? [];
-}
-
-/**
- * The node flags `npm start` gives the server (package.json's start script, between `node` and
- * the script), so a benchmark runs the server as a user does. Flags given later on the same
- * command line win: BENCH_SERVER_NODE_ARGS="--heap-growing-percent=0 --max-semi-space-size=0"
- * measures V8's own defaults (0 is V8's "not set").
- */
-export function startScriptNodeArgs(repoRoot: string): string[] {
-  const manifest = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
-    scripts?: { start?: string };
-  };
-  const words = manifest.scripts?.start?.split(/\s+/).filter(Boolean) ?? [];
-  const script = words.findIndex((word) => word.endsWith('.js'));
-  if (words[0] !== 'node' || script < 0) {
-    throw new Error(`package.json's start script is not "node <flags> <script>.js"`);
-  }
-  return words.slice(1, script);
 }

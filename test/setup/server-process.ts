@@ -1,13 +1,33 @@
 // Runs a Node server script (the real Callmind server by default) as a child process, the way
-// production does: its own process, its own event loop, a real TCP port on 127.0.0.1. Used by the
-// kill -9 test and by the benchmarks. Children are only ever signalled by their own pid.
+// production does: its own process, its own event loop, `npm start`'s node flags, a real TCP port
+// on 127.0.0.1. Used by the kill -9, shutdown and soak tests and by the benchmarks. Children are
+// only ever signalled by their own pid.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SERVER_SCRIPT = 'src/main.ts';
+
+/**
+ * The node flags `npm start` gives the server (package.json's start script, between `node` and
+ * the script), so a test or a benchmark runs the server as a user does. Flags given later on
+ * the same command line win: BENCH_SERVER_NODE_ARGS="--heap-growing-percent=0
+ * --max-semi-space-size=0" measures V8's own defaults (0 is V8's "not set").
+ */
+export function startScriptNodeArgs(repoRoot: string = REPO_ROOT): string[] {
+  const manifest = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+    scripts?: { start?: string };
+  };
+  const words = manifest.scripts?.start?.split(/\s+/).filter(Boolean) ?? [];
+  const script = words.findIndex((word) => word.endsWith('.js'));
+  if (words[0] !== 'node' || script < 0) {
+    throw new Error(`package.json's start script is not "node <flags> <script>.js"`);
+  }
+  return words.slice(1, script);
+}
 
 const OUTPUT_TAIL_CHARS = 64 * 1024;
 /** Settings the server reads (src/config.ts): never inherited, so a run measures what it says. */
@@ -41,8 +61,9 @@ export interface SpawnServerOptions {
   /** Script path relative to the repository root; default src/main.ts. */
   readonly script?: string;
   /**
-   * Node's options before the script; default `--import tsx`, which runs TypeScript sources.
-   * The benchmarks run the build (`dist/main.js`) as `npm start` does, without the loader.
+   * Node's options before the script; default `--import tsx` (which runs TypeScript sources) and
+   * `npm start`'s flags. The benchmarks run the build (`dist/main.js`) as `npm start` does,
+   * with its flags and without the loader.
    */
   readonly nodeArgs?: readonly string[];
   /** Extra environment: DATABASE_URL, LOG_LEVEL, WRITE_BATCH_MAX, ... (PORT and HOST are set). */
@@ -92,7 +113,7 @@ export async function findFreePort(): Promise<number> {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Spawns `node --import tsx <script>` (or `node <nodeArgs> <script>`) from the repository root with PORT (a free port) and
+ * Spawns `node --import tsx <npm start's flags> <script>` (or `node <nodeArgs> <script>`) from the repository root with PORT (a free port) and
  * HOST=127.0.0.1, and resolves once readyPath answers 200. Retries with another port if the one
  * picked was taken in the meantime (the child exits early with EADDRINUSE).
  */
@@ -111,7 +132,8 @@ export async function spawnServer(options: SpawnServerOptions = {}): Promise<Ser
 
 async function spawnOnce(options: SpawnServerOptions, port: number): Promise<ServerProcess> {
   const script = options.script ?? SERVER_SCRIPT;
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? ['--import', 'tsx']), script], {
+  const nodeArgs = options.nodeArgs ?? ['--import', 'tsx', ...startScriptNodeArgs()];
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: REPO_ROOT,
     env: {
       ...inheritedEnv(),

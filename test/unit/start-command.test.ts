@@ -5,8 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startScriptNodeArgs } from '../../bench/query/settings.js';
-import { REPO_ROOT } from '../setup/server-process.js';
+import { REPO_ROOT, startScriptNodeArgs } from '../setup/server-process.js';
 
 /** The Dockerfile's exec-form CMD, as the array it is. */
 function dockerCommand(): string[] {
