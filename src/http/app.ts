@@ -9,7 +9,6 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import secureJsonParse from 'secure-json-parse';
 import type { Config } from '../config.js';
@@ -30,6 +29,7 @@ import type { Services } from '../services.js';
 import { errorHandler, sendProblem } from './error-handler.js';
 import { registerApiDescription } from './openapi.plugin.js';
 import { registerMetrics } from './metrics.plugin.js';
+import { securityHeaders } from './security-headers.js';
 import { webRoutes } from './web.plugin.js';
 import { createValidatorCompiler } from './validation.js';
 
@@ -135,7 +135,7 @@ async function registerEdgeProtections(app: FastifyInstance, config: Config): Pr
   // (its build with no remotely hosted code), so scripts still come only from here.
   const clerkApi = config.clerk.frontendApi;
   const withClerk = (...sources: string[]) => (clerkApi === undefined ? [] : sources);
-  await app.register(helmet, {
+  const headers = securityHeaders({
     contentSecurityPolicy: {
       directives: {
         'default-src': ["'self'"],
@@ -150,6 +150,11 @@ async function registerEdgeProtections(app: FastifyInstance, config: Config): Pr
         'object-src': ["'none'"],
       },
     },
+  });
+  // Every answer, the not-found and error ones included: onRequest runs for all of them.
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(headers);
+    done();
   });
   if (config.rateLimit.max > 0) {
     await app.register(rateLimit, {

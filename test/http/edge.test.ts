@@ -6,6 +6,21 @@ import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js
 
 const clerk = createTestClerk();
 const ALLOWED_ORIGIN = 'https://dashboard.example.com';
+/** What helmet sends with our policy, on every answer. */
+const SECURITY_HEADERS = [
+  'content-security-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-resource-policy',
+  'origin-agent-cluster',
+  'referrer-policy',
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-frame-options',
+  'x-permitted-cross-domain-policies',
+  'x-xss-protection',
+] as const;
 
 describe.each(TEST_DIALECTS)('edge protections (%s)', (dialect) => {
   let t: TestApp;
@@ -65,6 +80,29 @@ describe.each(TEST_DIALECTS)('edge protections (%s)', (dialect) => {
     expect(res.headers['content-security-policy']).toContain('media-src');
     expect(res.headers['x-frame-options']).toBeDefined();
     expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('sends the same security headers on every answer: a read, a 401, a 404, a 400 and a 429', async () => {
+    const pick = (headers: Record<string, unknown>) =>
+      Object.fromEntries(SECURITY_HEADERS.map((name) => [name, headers[name]]));
+    const answers = await Promise.all([
+      t.app.inject({ method: 'GET', url: '/healthz' }),
+      t.app.inject({ method: 'GET', url: '/api/call-history' }),
+      t.app.inject({ method: 'GET', url: '/api/no-such-thing' }),
+      t.app.inject({
+        method: 'POST',
+        url: '/api/call-history',
+        headers: { authorization: `Bearer ${keys.b}`, 'content-type': 'application/json' },
+        payload: '{"callSid": 42',
+      }),
+      get(keys.a),
+    ]);
+    expect(answers.map((answer) => answer.statusCode)).toEqual([200, 401, 404, 400, 429]);
+    const expected = pick(answers[0].headers);
+    for (const name of SECURITY_HEADERS) expect(expected[name], name).toEqual(expect.any(String));
+    expect(expected['strict-transport-security']).toMatch(/max-age=\d+/);
+    expect(expected['referrer-policy']).toBe('no-referrer');
+    for (const answer of answers.slice(1)) expect(pick(answer.headers)).toEqual(expected);
   });
 
   it('answers CORS preflights for configured origins only, before authentication', async () => {
