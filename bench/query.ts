@@ -21,7 +21,7 @@ import { DEV_AUTH_CONTEXT } from '../src/modules/identity/identity.js';
 import { createServices } from '../src/services.js';
 import {
   REPO_ROOT,
-  startScriptNodeArgs,
+  sourceServerNodeArgs,
   type ServerProcess,
 } from '../test/setup/server-process.js';
 import {
@@ -114,14 +114,9 @@ const serverEnv = (databaseUrl: string): Record<string, string> => ({
 
 /**
  * The server runs from its sources (through tsx), with the node flags `npm start` gives it and
- * then BENCH_SERVER_NODE_ARGS, as the suite does (bench/query/settings.ts).
+ * then BENCH_SERVER_NODE_ARGS, as the suite does (test/setup/server-process.ts).
  */
-const SERVER_NODE_ARGS = [
-  '--import',
-  'tsx',
-  ...startScriptNodeArgs(REPO_ROOT),
-  ...envWords('BENCH_SERVER_NODE_ARGS'),
-];
+const SERVER_NODE_ARGS = [...sourceServerNodeArgs(), ...envWords('BENCH_SERVER_NODE_ARGS')];
 
 // --- Figures -------------------------------------------------------------------------------------
 

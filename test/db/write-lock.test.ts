@@ -16,7 +16,6 @@ describe('SQLite write lock held by another connection', () => {
   let dir: string;
   let file: string;
   const connections: BetterSqlite3.Database[] = [];
-  const kyselys: Kysely<unknown>[] = [];
 
   const open = (options: Partial<SqliteOptions> = {}) => {
     const connection = openSqliteConnection(file, {
@@ -27,11 +26,8 @@ describe('SQLite write lock held by another connection', () => {
     connections.push(connection);
     return connection;
   };
-  const kyselyOver = (connection: BetterSqlite3.Database) => {
-    const db = new Kysely<unknown>({ dialect: new ImmediateSqliteDialect(connection) });
-    kyselys.push(db);
-    return db;
-  };
+  const kyselyOver = (connection: BetterSqlite3.Database) =>
+    new Kysely<unknown>({ dialect: new ImmediateSqliteDialect(connection) });
   const insert = (db: Kysely<unknown>, value: number) =>
     db.transaction().execute((trx) => sql`insert into t (x) values (${value})`.execute(trx));
 
@@ -41,7 +37,6 @@ describe('SQLite write lock held by another connection', () => {
     open().exec('create table t (x integer not null)');
   });
   afterEach(() => {
-    kyselys.splice(0);
     for (const connection of connections.splice(0)) if (connection.open) connection.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -29,6 +29,11 @@ export function startScriptNodeArgs(repoRoot: string = REPO_ROOT): string[] {
   return words.slice(1, script);
 }
 
+/** How a server runs from its TypeScript sources: the tsx loader, then `npm start`'s flags. */
+export function sourceServerNodeArgs(): string[] {
+  return ['--import', 'tsx', ...startScriptNodeArgs()];
+}
+
 const OUTPUT_TAIL_CHARS = 64 * 1024;
 /** Settings the server reads (src/config.ts): never inherited, so a run measures what it says. */
 const SERVER_SETTINGS = [
@@ -132,7 +137,7 @@ export async function spawnServer(options: SpawnServerOptions = {}): Promise<Ser
 
 async function spawnOnce(options: SpawnServerOptions, port: number): Promise<ServerProcess> {
   const script = options.script ?? SERVER_SCRIPT;
-  const nodeArgs = options.nodeArgs ?? ['--import', 'tsx', ...startScriptNodeArgs()];
+  const nodeArgs = options.nodeArgs ?? sourceServerNodeArgs();
   const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: REPO_ROOT,
     env: {
