@@ -50,6 +50,11 @@ export interface Config {
     readonly readers: number;
     /** SQLITE_CACHE_MB: each connection's page cache (writer and readers). */
     readonly cacheMb: number;
+    /**
+     * SQLITE_WRITE_THREAD (default on): ingest, status updates and search indexing run on a
+     * writer thread with its own connection (src/db/sqlite-writer.ts); off: on the main thread.
+     */
+    readonly writeThread: boolean;
   };
   /** Group commit: how many writes may share one SQLite transaction (1 = a commit per request). */
   readonly writeBatchMax: number;
@@ -256,6 +261,10 @@ export function loadConfig(env: Env = process.env): Config {
     65_536,
     problems,
   );
+  const sqliteWriteThreadRaw = read('SQLITE_WRITE_THREAD');
+  const sqliteWriteThread =
+    sqliteWriteThreadRaw === undefined ||
+    parseFlag(sqliteWriteThreadRaw, 'SQLITE_WRITE_THREAD', problems);
   const writeBatchMax = parseInteger(
     read('WRITE_BATCH_MAX'),
     'WRITE_BATCH_MAX',
@@ -400,6 +409,7 @@ export function loadConfig(env: Env = process.env): Config {
       busyTimeoutMs,
       readers: sqliteReaders,
       cacheMb: sqliteCacheMb,
+      writeThread: sqliteWriteThread,
     }),
     writeBatchMax,
     metrics: Object.freeze({ enabled: metricsToken !== undefined || devMode, token: metricsToken }),

@@ -5,7 +5,7 @@
 // strings may name a caller.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DatabaseHandle, PoolStats } from './db/database.js';
-import { GroupCommitTransactor, type Transactor } from './db/transactor.js';
+import type { GroupCommitQueue } from './db/transactor.js';
 
 /** Where a write came from: POST /api/call-history and PATCH …/status, or the two webhooks. */
 export type IngestSource = 'api' | 'webhook';
@@ -36,10 +36,14 @@ export interface Metrics {
 
 export interface MetricsDeps {
   readonly database: Pick<DatabaseHandle, 'poolStats'>;
-  readonly transactor: Transactor;
+  /**
+   * SQLite's group commits: the main thread's and the writer thread's (none on PostgreSQL).
+   * The metrics add them up.
+   */
+  readonly groupCommits: readonly GroupCommitQueue[];
 }
 
-export function createMetrics({ database, transactor }: MetricsDeps): Metrics {
+export function createMetrics({ database, groupCommits }: MetricsDeps): Metrics {
   const registry = new Registry();
   // Process figures (CPU, memory, GC, handles) and nodejs_eventloop_lag_* (how long a callback
   // waits for the event loop: what a slow synchronous SQLite read costs everyone else).
@@ -70,7 +74,7 @@ export function createMetrics({ database, transactor }: MetricsDeps): Metrics {
     for (const outcome of INGEST_OUTCOMES) ingest.inc({ source, outcome }, 0);
   }
 
-  registerDatabaseMetrics(registry, database, transactor);
+  registerDatabaseMetrics(registry, database, groupCommits);
 
   return {
     registry,
@@ -94,7 +98,7 @@ export function createMetrics({ database, transactor }: MetricsDeps): Metrics {
 function registerDatabaseMetrics(
   registry: Registry,
   database: Pick<DatabaseHandle, 'poolStats'>,
-  transactor: Transactor,
+  groupCommits: readonly GroupCommitQueue[],
 ): void {
   const gauge = (name: string, help: string, read: () => number | undefined) =>
     new Gauge({
@@ -141,12 +145,13 @@ function registerDatabaseMetrics(
     );
   }
 
-  if (!(transactor instanceof GroupCommitTransactor)) return;
-  const groupCommit = transactor;
+  if (groupCommits.length === 0) return;
+  const sum = (read: (queue: GroupCommitQueue) => number) => () =>
+    groupCommits.reduce((total, queue) => total + read(queue), 0);
   gauge(
     'callmind_sqlite_write_queue',
-    'Writes waiting for the next SQLite group commit',
-    () => groupCommit.queued,
+    'Writes waiting for an SQLite group commit (on the writer thread: sent and not answered)',
+    sum((queue) => queue.queued),
   );
   // Counters kept by the transactor itself, copied on each scrape.
   const copied = (name: string, help: string, read: () => number) =>
@@ -162,11 +167,11 @@ function registerDatabaseMetrics(
   copied(
     'callmind_sqlite_group_commits_total',
     'SQLite group commits (transactions; each is one fsync with SQLITE_SYNCHRONOUS=full)',
-    () => groupCommit.stats.batches,
+    sum((queue) => queue.stats.batches),
   );
   copied(
     'callmind_sqlite_group_commit_writes_total',
     'Writes committed by SQLite group commits (over group_commits_total: the mean batch size)',
-    () => groupCommit.stats.writes,
+    sum((queue) => queue.stats.writes),
   );
 }

@@ -11,6 +11,8 @@ import { createAgentService, type AgentService } from './modules/agents/agents.s
 import { createCallRepository } from './modules/calls/calls.repository.js';
 import { createCallRollupRepository } from './modules/calls/call-rollups.repository.js';
 import { createCallService, type CallService } from './modules/calls/calls.service.js';
+import { createLocalCallWrites, createRemoteCallWrites } from './modules/calls/call-writes.js';
+import type { WriteStepSettings } from './write-steps.js';
 import {
   CALL_STREAM_SETTINGS,
   createCallStreamService,
@@ -98,6 +100,29 @@ export function createServices({
   });
   const webhookSigningRepository = createWebhookSigningRepository(db);
   const callRepository = createCallRepository(db, dialect, database.readDb);
+  const providerRepository = createProviderRepository(db);
+  const writeStepSettings: WriteStepSettings = { registerUnknownAgents: config.devMode };
+  // SQLite on a file: the hot writes run on the writer thread, composed there by write-steps.ts.
+  const writerThread =
+    dialect === 'sqlite' && config.sqlite.writeThread
+      ? database.writerThread?.({
+          module: new URL(
+            `./write-steps.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`,
+            import.meta.url,
+          ),
+          settings: writeStepSettings,
+          batchMax: config.writeBatchMax,
+        })
+      : undefined;
+  const callWrites =
+    writerThread === undefined
+      ? createLocalCallWrites(transactor, {
+          calls: callRepository,
+          agents,
+          deliveries: webhookSigningRepository,
+          sequences: providerRepository,
+        })
+      : createRemoteCallWrites(writerThread);
   const callStream = createCallStreamService({
     channel: database.changes,
     calls: callRepository,
@@ -106,9 +131,8 @@ export function createServices({
   const publishChange = (change: CallChange) => callStream.publish(change);
   const calls = createCallService({
     calls: callRepository,
-    agents,
-    deliveries: webhookSigningRepository,
     transactor,
+    writes: callWrites,
     clock,
     exportWalkSizes,
     publishChange,
@@ -154,9 +178,15 @@ export function createServices({
     callStream,
     health: createHealthService({ health: createHealthRepository(db) }),
     maintenance,
-    metrics: createMetrics({ database, transactor }),
+    metrics: createMetrics({
+      database,
+      groupCommits: [
+        ...(transactor instanceof GroupCommitTransactor ? [transactor] : []),
+        ...(writerThread === undefined ? [] : [writerThread]),
+      ],
+    }),
     providers: createProviderService({
-      secrets: createProviderRepository(db),
+      secrets: providerRepository,
       calls,
       transactor,
       clock,

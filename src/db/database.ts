@@ -13,6 +13,7 @@ import {
 import { isTransientDatabaseError } from './errors.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 import { createReaderKysely, SqliteReaderPool } from './sqlite-reader.js';
+import { SqliteWriterThread } from './sqlite-writer.js';
 import type { Database } from './types.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -37,7 +38,21 @@ export interface DatabaseHandle {
    * for handles made by hand around a bare connection (the query benchmark's): no pool metrics.
    */
   poolStats?(): PoolStats;
+  /**
+   * SQLite on a file: the writer thread that runs the steps `steps.module` builds (see
+   * sqlite-writer.ts), started on the first call and closed with the database. Absent on
+   * PostgreSQL and for `:memory:`, which another connection cannot open.
+   */
+  writerThread?(steps: WriterSteps): SqliteWriterThread;
   close(): Promise<void>;
+}
+
+export interface WriterSteps {
+  /** The module exporting createWriteSteps (src/write-steps.ts). */
+  readonly module: URL;
+  readonly settings: unknown;
+  /** Writes per shared transaction (WRITE_BATCH_MAX). */
+  readonly batchMax: number;
 }
 
 export type PoolStats =
@@ -96,6 +111,7 @@ export function openDatabase(
         })
       : undefined;
   const changes = createMemoryChangeChannel();
+  let writer: SqliteWriterThread | undefined;
   return {
     db,
     readDb: readerPool === undefined ? db : createReaderKysely(readerPool),
@@ -107,8 +123,21 @@ export function openDatabase(
       readers,
       readsInFlight: readerPool?.inFlight ?? 0,
     }),
+    ...(target.file === ':memory:'
+      ? {}
+      : {
+          writerThread: (steps: WriterSteps) =>
+            (writer ??= new SqliteWriterThread({
+              file: path.resolve(target.file),
+              options: config.sqlite,
+              batchMax: steps.batchMax,
+              stepsModule: steps.module.href,
+              stepsSettings: steps.settings,
+            })),
+        }),
     close: async () => {
       await changes.close();
+      await writer?.close();
       await readerPool?.close();
       if (connection.open) connection.close();
     },

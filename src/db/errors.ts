@@ -9,6 +9,8 @@ const TRANSIENT_DB_CODES = new Set([
   'SQLITE_CANTOPEN',
   // A reader thread (sqlite-reader.ts) that died; the next read gets a new one.
   'SQLITE_READER_EXITED',
+  // The writer thread (sqlite-writer.ts) that died; the next write gets a new one.
+  'SQLITE_WRITER_EXITED',
   // The live stream's LISTEN connection (change-channel.ts) could not open in time.
   'CHANGE_CHANNEL_UNAVAILABLE',
 ]);

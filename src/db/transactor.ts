@@ -26,7 +26,13 @@ export interface GroupCommitStats {
   writes: number;
 }
 
-export class GroupCommitTransactor implements Transactor {
+/** What the metrics read of a group commit, here or on SQLite's writer thread. */
+export interface GroupCommitQueue {
+  readonly queued: number;
+  readonly stats: Readonly<GroupCommitStats>;
+}
+
+export class GroupCommitTransactor implements Transactor, GroupCommitQueue {
   readonly stats: GroupCommitStats = { batches: 0, writes: 0 };
   #queue: QueuedWrite[] = [];
   #flushing: Promise<void> | undefined;

@@ -62,11 +62,11 @@ export function createAgentService({ agents, clock, registerUnknownAgents }: Age
       auth: AuthContext,
       agentId: string,
       claimedOwner: AgentOwner,
+      now: string,
     ): Promise<AgentOwner> {
       const repo = agents.inTransaction(trx);
       let row = await repo.get(auth.tenantId, agentId);
       if (row === undefined && registerUnknownAgents) {
-        const now = clock().toISOString();
         row =
           (await repo.createIfAbsent({
             tenant_id: auth.tenantId,

@@ -2,29 +2,25 @@
 // validated input, and returns API shapes or throws AppErrors.
 import { joinJsonText } from '../../lib/json-text.js';
 import type { Transactor } from '../../db/transactor.js';
-import type { Transaction } from 'kysely';
-import type { CallEventRow, CallRow, Database } from '../../db/types.js';
-import {
-  ConflictError,
-  ForbiddenError,
-  NotFoundError,
-  ValidationError,
-  type FieldError,
-} from '../../errors.js';
+import type { CallEventRow } from '../../db/types.js';
+import { ForbiddenError, NotFoundError, ValidationError, type FieldError } from '../../errors.js';
 import { decodeCallCursor, encodeCallCursor, type CallCursor } from '../../lib/cursor.js';
 import { newCallId } from '../../lib/ids.js';
-import { dollarsToMicros, microsToDollars } from '../../lib/money.js';
+import { dollarsToMicros } from '../../lib/money.js';
 import type { Clock } from '../../lib/time.js';
-import type { AgentService } from '../agents/agents.service.js';
 import type { AuthContext } from '../identity/identity.js';
+import type { CallInput } from './call-merge.js';
+import { toCall } from './call-shape.js';
 import {
-  buildNewCall,
-  mergeIntoCall,
-  statusRank,
-  type CallInput,
-  type Owner,
-} from './call-merge.js';
-import type { WebhookSigningRepository } from '../webhook-signing/webhook-signing.repository.js';
+  callNotFound,
+  DEFAULT_STATUS,
+  type CallWrites,
+  type Delivery,
+  type IngestKind,
+  type IngestOrder,
+  type IngestResult,
+  type StatusUpdateResult,
+} from './call-writes.js';
 import type { CallChange } from './call-stream.js';
 import type { CallKey, CallRepository, ListedCallRow } from './calls.repository.js';
 import { EXPORT_WALK, exportWalk, type ExportWalkSizes } from './calls.export.js';
@@ -41,7 +37,6 @@ import {
   type CallStats,
   type CallStatsQuery,
   type EraseCallsBody,
-  type CallStatus,
   type CreateCallBody,
   type ListCallEventsQuery,
   type ListCallsQuery,
@@ -49,54 +44,14 @@ import {
   type UpdateCallStatusBody,
 } from './calls.schemas.js';
 
-/** What arrived, recorded as the event's kind. */
-export type IngestKind = 'create' | 'started' | 'completed';
-
-const DEFAULT_STATUS: Record<IngestKind, CallStatus> = {
-  create: 'in-progress',
-  started: 'in-progress',
-  completed: 'completed',
-};
-
-/**
- * What a write did, for the metrics: made the record, changed it, or changed nothing (a repeat
- * of what is stored, or a replayed signed delivery).
- */
-export type IngestOutcome = 'created' | 'merged' | 'duplicate';
-
-export interface IngestResult {
-  /** Undefined only for a replayed delivery whose call has since been deleted. */
-  readonly call: Call | undefined;
-  /** True when this write made the record (201), false when it merged into one (200). */
-  readonly created: boolean;
-  /**
-   * A signed delivery whose id was processed before, or a callback older than one applied
-   * (IngestOrder): acknowledged, not applied again.
-   */
-  readonly replayed: boolean;
-  readonly outcome: IngestOutcome;
-}
-
-export interface StatusUpdateResult {
-  readonly call: Call;
-  /** merged when a column changed, duplicate when the update repeated what is stored. */
-  readonly outcome: Exclude<IngestOutcome, 'created'>;
-}
-
-/** A signed webhook delivery: its id makes redeliveries idempotent. */
-export interface Delivery {
-  readonly webhookId: string;
-}
-
-/**
- * A sender's own numbering of its callbacks for one call (Twilio's SequenceNumber). `claim` runs
- * inside the write transaction before anything is written, so concurrent callbacks are ordered
- * by it; false when one numbered the same or later was applied already, and the write is then
- * acknowledged with the call as it is, changing nothing (as a replayed delivery).
- */
-export interface IngestOrder {
-  claim(trx: Transaction<Database>, tenantId: string): Promise<boolean>;
-}
+export type {
+  Delivery,
+  IngestKind,
+  IngestOrder,
+  IngestOutcome,
+  IngestResult,
+  StatusUpdateResult,
+} from './call-writes.js';
 
 export interface CallPage {
   readonly data: ListedCall[];
@@ -106,9 +61,10 @@ export interface CallPage {
 
 export interface CallServiceDeps {
   readonly calls: CallRepository;
-  readonly agents: AgentService;
-  readonly deliveries: WebhookSigningRepository;
+  /** Runs the deletes and erasures (the hot writes go through `writes`). */
   readonly transactor: Transactor;
+  /** Ingest, status updates and search indexing: here or on SQLite's writer thread. */
+  readonly writes: CallWrites;
   readonly clock: Clock;
   /** How the export walks the calls; EXPORT_WALK unless a test sets it. */
   readonly exportWalkSizes?: ExportWalkSizes | undefined;
@@ -124,9 +80,8 @@ export type CallService = ReturnType<typeof createCallService>;
 
 export function createCallService({
   calls,
-  agents,
-  deliveries,
   transactor,
+  writes,
   clock,
   exportWalkSizes = EXPORT_WALK,
   publishChange,
@@ -145,9 +100,7 @@ export function createCallService({
     if (upTo === undefined) return 0;
     let indexed = 0;
     while (indexed < maxCalls) {
-      const done = await transactor.write((trx) =>
-        calls.inTransaction(trx).indexPendingSearch(searchIndexBatch, upTo),
-      );
+      const done = await writes.indexSearch({ batch: searchIndexBatch, upTo });
       indexed += done;
       if (done < searchIndexBatch) break;
     }
@@ -206,115 +159,17 @@ export function createCallService({
       // A webhook's name says what happened: `completed` with no status still ends the call,
       // and `started` still means in-progress. A create without a status changes none.
       if (kind !== 'create') input.status ??= DEFAULT_STATUS[kind];
-      const payload = eventPayload(body);
-      const callSid = body.callSid;
-      const result = await transactor.write(async (trx): Promise<IngestResult> => {
-        const now = clock().toISOString();
-        const callsInTrx = calls.inTransaction(trx);
-        const deliveriesInTrx = deliveries.inTransaction(trx);
-        if (
-          delivery !== undefined &&
-          !(await deliveriesInTrx.claimDelivery(auth.tenantId, delivery.webhookId, now))
-        ) {
-          // Processed before: acknowledge with the call as it is now, change nothing.
-          const callId = await deliveriesInTrx.deliveryCall(auth.tenantId, delivery.webhookId);
-          const row = callId === null ? undefined : await callsInTrx.get(auth.tenantId, callId);
-          return {
-            call: row && toCall(row),
-            created: false,
-            replayed: true,
-            outcome: 'duplicate',
-          };
-        }
-        if (order !== undefined && !(await order.claim(trx, auth.tenantId))) {
-          const row = await callsInTrx.getBySid(auth.tenantId, callSid);
-          return {
-            call: row && toCall(row),
-            created: false,
-            replayed: true,
-            outcome: 'duplicate',
-          };
-        }
-        const owner: Owner =
-          input.agentId !== undefined
-            ? await agents.resolveForIngest(trx, auth, input.agentId, {
-                userId: body.userId ?? null,
-                orgId: body.orgId ?? null,
-              })
-            : { userId: auth.userId, orgId: auth.orgId };
-
-        const inserted = await callsInTrx.insertIfAbsent(
-          buildNewCall({
-            id: newCallId(),
-            tenantId: auth.tenantId,
-            callSid,
-            owner,
-            input,
-            defaultStatus: DEFAULT_STATUS[kind],
-            now,
-          }),
-        );
-        if (inserted !== undefined) {
-          await callsInTrx.insertEvent({
-            tenant_id: auth.tenantId,
-            call_id: inserted.id,
-            kind,
-            outcome: 'created',
-            status_before: null,
-            status_after: inserted.status,
-            received_at: now,
-            payload,
-          });
-          if (delivery !== undefined) {
-            await deliveriesInTrx.setDeliveryCall(auth.tenantId, delivery.webhookId, inserted.id);
-          }
-          return { call: toCall(inserted), created: true, replayed: false, outcome: 'created' };
-        }
-
-        const stored = await callsInTrx.getBySidForUpdate(auth.tenantId, callSid);
-        if (stored === undefined) {
-          // The conflicting row was deleted between our two statements; the sender may retry.
-          throw new ConflictError('call_changed', `call ${callSid} changed concurrently; retry`);
-        }
-        if (
-          input.agentId !== undefined &&
-          stored.agent_id !== '' &&
-          stored.agent_id !== input.agentId
-        ) {
-          throw new ConflictError(
-            'call_agent_mismatch',
-            `call ${callSid} already belongs to agent ${stored.agent_id}`,
-            [{ field: 'agentId', message: `does not match the call's agent ${stored.agent_id}` }],
-          );
-        }
-        // Webhooks are at-least-once and unordered: a late, lower status is ignored, not
-        // refused, and such a stale write only fills what is missing.
-        const fillOnly =
-          statusRank(input.status ?? DEFAULT_STATUS[kind]) < statusRank(stored.status);
-        const { changes } = mergeIntoCall(stored, input, owner, now, { fillOnly });
-        if (Object.keys(changes).length > 0) {
-          await callsInTrx.update(auth.tenantId, stored.id, changes);
-        }
-        const merged: CallRow = { ...stored, ...changes };
-        await callsInTrx.insertEvent({
-          tenant_id: auth.tenantId,
-          call_id: stored.id,
-          kind,
-          outcome: 'merged',
-          status_before: stored.status,
-          status_after: merged.status,
-          received_at: now,
-          payload,
-        });
-        if (delivery !== undefined) {
-          await deliveriesInTrx.setDeliveryCall(auth.tenantId, delivery.webhookId, stored.id);
-        }
-        return {
-          call: toCall(merged),
-          created: false,
-          replayed: false,
-          outcome: Object.keys(changes).length > 0 ? 'merged' : 'duplicate',
-        };
+      const result = await writes.ingest({
+        auth,
+        kind,
+        callSid: body.callSid,
+        input,
+        claimedOwner: { userId: body.userId ?? null, orgId: body.orgId ?? null },
+        payload: eventPayload(body),
+        delivery,
+        order,
+        now: clock().toISOString(),
+        newId: newCallId(),
       });
       if (!result.replayed && result.call !== undefined) {
         publishChange({ tenantId: auth.tenantId, kind: 'upsert', callId: result.call.id });
@@ -329,43 +184,12 @@ export function createCallService({
       body: UpdateCallStatusBody,
     ): Promise<StatusUpdateResult> {
       const input = normaliseInput(body);
-      const payload = eventPayload(body);
-      const result = await transactor.write(async (trx): Promise<StatusUpdateResult> => {
-        const now = clock().toISOString();
-        const callsInTrx = calls.inTransaction(trx);
-        const stored = await callsInTrx.getByIdForUpdate(auth.tenantId, id);
-        if (stored === undefined) throw callNotFound(id);
-        const { changes, statusRefused } = mergeIntoCall(
-          stored,
-          input,
-          { userId: stored.user_id, orgId: stored.org_id },
-          now,
-        );
-        if (statusRefused) {
-          throw new ConflictError(
-            'status_regression',
-            `call ${id} is already ${stored.status}; its status cannot go back to ${input.status}`,
-            [{ field: 'status', message: `cannot move from ${stored.status} to ${input.status}` }],
-          );
-        }
-        if (Object.keys(changes).length > 0) {
-          await callsInTrx.update(auth.tenantId, id, changes);
-        }
-        const merged = { ...stored, ...changes };
-        await callsInTrx.insertEvent({
-          tenant_id: auth.tenantId,
-          call_id: id,
-          kind: 'status_update',
-          outcome: 'merged',
-          status_before: stored.status,
-          status_after: merged.status,
-          received_at: now,
-          payload,
-        });
-        return {
-          call: toCall(merged),
-          outcome: Object.keys(changes).length > 0 ? 'merged' : 'duplicate',
-        };
+      const result = await writes.updateStatus({
+        tenantId: auth.tenantId,
+        id,
+        input,
+        payload: eventPayload(body),
+        now: clock().toISOString(),
       });
       publishChange({ tenantId: auth.tenantId, kind: 'upsert', callId: id });
       return result;
@@ -622,10 +446,6 @@ function assertOwnerClaims(auth: AuthContext, body: IngestBody): void {
   }
 }
 
-function callNotFound(id: string): NotFoundError {
-  return new NotFoundError('call_not_found', `no call with id ${id}`);
-}
-
 /** Drops absent and null fields (null means "not known") and converts to stored units. */
 function normaliseInput(body: IngestBody | UpdateCallStatusBody): CallInput {
   const problems: FieldError[] = [];
@@ -755,33 +575,6 @@ function listRequest(query: ListCallsQuery) {
   const limit = query.limit ?? 50;
   const after = query.cursor === undefined ? undefined : decodeCallCursor(query.cursor, sort);
   return { filter, sort, limit, after };
-}
-
-export function toCall(row: CallRow): Call {
-  return {
-    id: row.id,
-    callSid: row.call_sid,
-    agentId: row.agent_id,
-    userId: row.user_id,
-    orgId: row.org_id,
-    direction: row.direction as Call['direction'],
-    callerNumber: row.caller_number,
-    callerName: row.caller_name,
-    status: row.status as Call['status'],
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-    duration: row.duration === null ? null : Number(row.duration),
-    recordingUrl: row.recording_url,
-    transcript: row.transcript,
-    sentiment: row.sentiment as Call['sentiment'],
-    topics: JSON.parse(row.topics) as string[],
-    summary: row.summary,
-    collectedData: JSON.parse(row.collected_data) as Record<string, unknown>,
-    cost: row.cost_micros === null ? null : microsToDollars(Number(row.cost_micros)),
-    endReason: row.end_reason as Call['endReason'],
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
 }
 
 /** The cursor that continues a page after `row`. */

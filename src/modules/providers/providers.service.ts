@@ -173,21 +173,13 @@ export function createProviderService({
         );
       }
       const { sequence, deliveryId } = write;
-      const callSid = write.body.callSid;
       try {
         return await calls.ingest(
           auth,
           write.kind,
           write.body,
           deliveryId === undefined ? undefined : { webhookId: deliveryId },
-          sequence === undefined
-            ? undefined
-            : {
-                claim: (trx, tenantId) =>
-                  secrets
-                    .inTransaction(trx)
-                    .claimSequence(tenantId, provider, callSid, sequence, clock().toISOString()),
-              },
+          sequence === undefined ? undefined : { provider, sequence },
         );
       } catch (error) {
         throw renamed(error, write.sources);
