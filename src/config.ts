@@ -55,6 +55,8 @@ export interface Config {
      * writer thread with its own connection (src/db/sqlite-writer.ts); off: on the main thread.
      */
     readonly writeThread: boolean;
+    /** SQLITE_WRITE_THREAD_CACHE_MB: the writer thread's page cache (default 16). */
+    readonly writeThreadCacheMb: number;
   };
   /** Group commit: how many writes may share one SQLite transaction (1 = a commit per request). */
   readonly writeBatchMax: number;
@@ -265,6 +267,14 @@ export function loadConfig(env: Env = process.env): Config {
   const sqliteWriteThread =
     sqliteWriteThreadRaw === undefined ||
     parseFlag(sqliteWriteThreadRaw, 'SQLITE_WRITE_THREAD', problems);
+  const sqliteWriteThreadCacheMb = parseInteger(
+    read('SQLITE_WRITE_THREAD_CACHE_MB'),
+    'SQLITE_WRITE_THREAD_CACHE_MB',
+    16,
+    1,
+    65_536,
+    problems,
+  );
   const writeBatchMax = parseInteger(
     read('WRITE_BATCH_MAX'),
     'WRITE_BATCH_MAX',
@@ -410,6 +420,7 @@ export function loadConfig(env: Env = process.env): Config {
       readers: sqliteReaders,
       cacheMb: sqliteCacheMb,
       writeThread: sqliteWriteThread,
+      writeThreadCacheMb: sqliteWriteThreadCacheMb,
     }),
     writeBatchMax,
     metrics: Object.freeze({ enabled: metricsToken !== undefined || devMode, token: metricsToken }),

@@ -42,6 +42,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await migrateDatabase(config, database);
     const services = createServices({ config, database });
     await services.assertCanAuthenticate();
+    await services.writesReady();
     const app = await buildApp({ config, services });
     const address = await app.listen({ port: config.port, host: config.host });
     app.log.info(

@@ -68,6 +68,11 @@ export interface Services {
   readonly webhookSigning: WebhookSigningService;
   readonly transactor: Transactor;
   assertCanAuthenticate(): Promise<void>;
+  /**
+   * Resolves once SQLite's writer thread (when there is one) has opened its connection;
+   * rejects with why it could not, so that a server does not start unable to write.
+   */
+  writesReady(): Promise<void>;
 }
 
 export interface CreateServicesOptions {
@@ -171,6 +176,9 @@ export function createServices({
         'NODE_ENV=production but nothing could ever authenticate: set CLERK_JWT_KEY (or ' +
           'CLERK_SECRET_KEY), or create an API key with `callmind keys create --org ORG --name NAME`',
       );
+    },
+    writesReady: async () => {
+      await writerThread?.started();
     },
     agents,
     apiKeys,

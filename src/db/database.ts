@@ -129,7 +129,7 @@ export function openDatabase(
           writerThread: (steps: WriterSteps) =>
             (writer ??= new SqliteWriterThread({
               file: path.resolve(target.file),
-              options: config.sqlite,
+              options: { ...config.sqlite, cacheMb: config.sqlite.writeThreadCacheMb },
               batchMax: steps.batchMax,
               stepsModule: steps.module.href,
               stepsSettings: steps.settings,

@@ -80,8 +80,9 @@ const { pathToFileURL } = require('node:url');
 
 export class SqliteWriterThread {
   readonly stats: GroupCommitStats = { batches: 0, writes: 0 };
-  private worker!: Worker;
-  private ready!: Promise<void>;
+  /** Started by the first write (or `started()`): a CLI command that never writes starts none. */
+  private worker: Worker | undefined;
+  private ready: Promise<void> | undefined;
   private readonly pending = new Map<number, Pending>();
   private outbox: WriteRequest[] = [];
   private nextId = 0;
@@ -91,9 +92,7 @@ export class SqliteWriterThread {
   /** The counts of the threads that came before this one (a thread that died was replaced). */
   private earlierStats: GroupCommitStats = { batches: 0, writes: 0 };
 
-  constructor(private readonly data: WriterThreadData) {
-    this.spawn();
-  }
+  constructor(private readonly data: WriterThreadData) {}
 
   private spawn(): void {
     const entry = workerEntry();
@@ -136,7 +135,8 @@ export class SqliteWriterThread {
 
   /** Resolves once the thread has opened its connection; rejects with why it could not. */
   started(): Promise<void> {
-    return this.ready;
+    if (this.worker === undefined) this.spawn();
+    return this.ready!;
   }
 
   /** Writes sent and not answered yet. */
@@ -150,7 +150,8 @@ export class SqliteWriterThread {
     }
     // A thread that died (it should not) is replaced for the next write. The writes it held
     // were answered with its failure, a 503 the sender retries (ingest is idempotent).
-    if (this.failure !== undefined) {
+    if (this.worker === undefined) this.spawn();
+    else if (this.failure !== undefined) {
       void this.worker.terminate();
       this.spawn();
     }
@@ -173,17 +174,19 @@ export class SqliteWriterThread {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.drain();
+      if (this.worker === undefined) return;
+      const worker = this.worker;
       if (this.failure === undefined) {
         const closed = new Promise<void>((resolve) => {
-          this.worker.on('message', (message: WriterMessage) => {
+          worker.on('message', (message: WriterMessage) => {
             if (message.type === 'closed') resolve();
           });
-          this.worker.once('exit', () => resolve());
+          worker.once('exit', () => resolve());
         });
-        this.worker.postMessage({ type: 'close' });
+        worker.postMessage({ type: 'close' });
         await closed;
       }
-      await this.worker.terminate();
+      await worker.terminate();
     })();
     return this.closing;
   }
@@ -197,7 +200,7 @@ export class SqliteWriterThread {
       return;
     }
     try {
-      this.worker.postMessage({ type: 'write', requests });
+      this.worker!.postMessage({ type: 'write', requests });
     } catch (error) {
       // An argument that cannot be cloned (a bug: the steps take plain data) fails its batch.
       for (const request of requests) this.rejectOne(request.id, error);

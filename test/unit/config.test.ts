@@ -56,6 +56,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SEARCH_INDEX_INTERVAL_MS: '0' })).toThrow(/SEARCH_INDEX_INTERVAL_MS/);
   });
 
+  it('SQLite writes on a writer thread with a 16 MiB cache unless SQLITE_WRITE_THREAD says otherwise', () => {
+    expect(loadConfig({}).sqlite).toMatchObject({ writeThread: true, writeThreadCacheMb: 16 });
+    expect(
+      loadConfig({ SQLITE_WRITE_THREAD: 'off', SQLITE_WRITE_THREAD_CACHE_MB: '8' }).sqlite,
+    ).toMatchObject({ writeThread: false, writeThreadCacheMb: 8 });
+    expect(() => loadConfig({ SQLITE_WRITE_THREAD: 'maybe' })).toThrow(/SQLITE_WRITE_THREAD/);
+    expect(() => loadConfig({ SQLITE_WRITE_THREAD_CACHE_MB: '0' })).toThrow(
+      /SQLITE_WRITE_THREAD_CACHE_MB/,
+    );
+  });
+
   it('parses sizes and flags', () => {
     const config = loadConfig({
       BODY_LIMIT: '4mb',
