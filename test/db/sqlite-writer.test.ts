@@ -159,6 +159,31 @@ describe('SQLite writer thread', () => {
     expect(list.json<{ total: number }>().total).toBe(200);
   });
 
+  it('a write that cannot have the lock in SQLITE_BUSY_TIMEOUT_MS is a 503, as on the main thread', async () => {
+    const t = await app({ SQLITE_BUSY_TIMEOUT_MS: '300' });
+    const holder = new BetterSqlite3(path.join(t.dir, 'callmind.db'));
+    try {
+      holder.exec('BEGIN IMMEDIATE');
+      const busy = await t.app.inject({
+        method: 'POST',
+        url: '/api/call-history',
+        payload: callStartBody(),
+      });
+      expect(busy.statusCode).toBe(503);
+      expect(busy.headers['retry-after']).toBeDefined();
+      expect(busy.json()).toMatchObject({ code: 'service_unavailable' });
+      holder.exec('ROLLBACK');
+      const free = await t.app.inject({
+        method: 'POST',
+        url: '/api/call-history',
+        payload: callStartBody(),
+      });
+      expect(free.statusCode).toBe(201);
+    } finally {
+      holder.close();
+    }
+  });
+
   it('a thread that dies fails the writes it held (a 503 the sender retries) and is replaced', async () => {
     const t = await app();
     const thread = writerOf(t);

@@ -8,7 +8,10 @@ import { createTestApp, type TestApp } from '../setup/test-app.js';
 describe('SQLite disk full (sqlite)', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp('sqlite');
+    // max_page_count is a setting of one connection, set below on the main one: so the writes
+    // run there, not on the writer thread's connection (whose SQLite errors reach the API the
+    // same way: test/db/sqlite-writer.test.ts's busy lock).
+    t = await createTestApp('sqlite', { env: { SQLITE_WRITE_THREAD: '0' } });
   });
   afterAll(() => t.close());
 

@@ -47,7 +47,14 @@ describe('SQLite pragmas on every connection', () => {
 
   it('the defaults (loadConfig with no env): WAL, synchronous=FULL, foreign keys, 5000 ms, two reader threads, 32 MiB caches', () => {
     const { sqlite } = loadConfig({});
-    expect(sqlite).toEqual({ synchronous: 'full', busyTimeoutMs: 5000, readers: 2, cacheMb: 32 });
+    expect(sqlite).toEqual({
+      synchronous: 'full',
+      busyTimeoutMs: 5000,
+      readers: 2,
+      cacheMb: 32,
+      writeThread: true,
+      writeThreadCacheMb: 16,
+    });
     const connection = open(sqlite);
     expect(connection.pragma('cache_size', { simple: true })).toBe(-32 * 1024);
     expect(connection.pragma('temp_store', { simple: true }), 'temp_store=MEMORY').toBe(2);
