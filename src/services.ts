@@ -3,6 +3,7 @@
 import type { ExportWalkSizes } from './modules/calls/calls.export.js';
 import type { Config } from './config.js';
 import type { DatabaseHandle, Dialect } from './db/database.js';
+import { moduleBeside } from './db/sqlite-writer.js';
 import { DirectTransactor, GroupCommitTransactor, type Transactor } from './db/transactor.js';
 import { systemClock, type Clock } from './lib/time.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -111,10 +112,7 @@ export function createServices({
   const writerThread =
     dialect === 'sqlite' && config.sqlite.writeThread
       ? database.writerThread?.({
-          module: new URL(
-            `./write-steps.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`,
-            import.meta.url,
-          ),
+          module: moduleBeside(import.meta.url, 'write-steps'),
           settings: writeStepSettings,
           batchMax: config.writeBatchMax,
         })

@@ -51,14 +51,21 @@ interface Pending {
 }
 
 /**
+ * The module `name` beside `base` (an import.meta.url), as the running code has it: `.ts` when
+ * it runs from the TypeScript sources (tests, `npm run dev`), `.js` from the build.
+ */
+export function moduleBeside(base: string, name: string): URL {
+  return new URL(`./${name}.${base.endsWith('.ts') ? 'ts' : 'js'}`, base);
+}
+
+/**
  * How the worker's code is loaded. From the build it is plain JavaScript. From the TypeScript
  * sources (tests, `npm run dev`) the worker registers tsx first, the same loader the sources
  * run under.
  */
 function workerEntry(): { source: string; url: URL; tsxApi: string | undefined } {
-  const fromSources = import.meta.url.endsWith('.ts');
-  const url = new URL(`./sqlite-writer-worker.${fromSources ? 'ts' : 'js'}`, import.meta.url);
-  const tsxApi = fromSources
+  const url = moduleBeside(import.meta.url, 'sqlite-writer-worker');
+  const tsxApi = url.pathname.endsWith('.ts')
     ? createRequire(import.meta.url)
         .resolve('tsx/esm/api')
         .replace(/index\.cjs$/, 'index.mjs')

@@ -36,6 +36,11 @@ function writerOf(t: TestApp): SqliteWriterThread {
   return thread;
 }
 
+/** POST /api/call-history with a new call, as a client would. */
+function postCall(t: TestApp) {
+  return t.app.inject({ method: 'POST', url: '/api/call-history', payload: callStartBody() });
+}
+
 function ingestWrite(callSid = newCallSid()): IngestWrite {
   return {
     auth: {
@@ -72,11 +77,7 @@ describe('SQLite writer thread', () => {
 
   it('runs ingest, status updates and search indexing, not the main connection', async () => {
     const t = await app();
-    const created = await t.app.inject({
-      method: 'POST',
-      url: '/api/call-history',
-      payload: callStartBody(),
-    });
+    const created = await postCall(t);
     expect(created.statusCode).toBe(201);
     const id = created.json<{ id: string }>().id;
     const completed = await t.app.inject({
@@ -94,15 +95,7 @@ describe('SQLite writer thread', () => {
 
     // With the thread off, the same writes are the main connection's.
     const local = await app({ SQLITE_WRITE_THREAD: '0' });
-    expect(
-      (
-        await local.app.inject({
-          method: 'POST',
-          url: '/api/call-history',
-          payload: callStartBody(),
-        })
-      ).statusCode,
-    ).toBe(201);
+    expect((await postCall(local)).statusCode).toBe(201);
     expect(await writeCounts(local)).toEqual({ main: 1, all: 1 });
   });
 
@@ -116,9 +109,7 @@ describe('SQLite writer thread', () => {
     expect(missing.statusCode).toBe(404);
     expect(missing.json()).toMatchObject({ code: 'call_not_found' });
 
-    const { id } = (
-      await t.app.inject({ method: 'POST', url: '/api/call-history', payload: callStartBody() })
-    ).json<{ id: string }>();
+    const { id } = (await postCall(t)).json<{ id: string }>();
     await t.app.inject({
       method: 'PATCH',
       url: `/api/call-history/${id}/status`,
@@ -138,17 +129,11 @@ describe('SQLite writer thread', () => {
 
   it("shares the write lock with the main connection's writes: none waits out its timeout", async () => {
     const t = await app();
-    const first = await Promise.all(
-      Array.from({ length: 20 }, () =>
-        t.app.inject({ method: 'POST', url: '/api/call-history', payload: callStartBody() }),
-      ),
-    );
+    const first = await Promise.all(Array.from({ length: 20 }, () => postCall(t)));
     const ids = first.map((res) => res.json<{ id: string }>().id);
     // Creates on the thread while deletes (the main connection's) run between them.
     const answers = await Promise.all([
-      ...Array.from({ length: 200 }, () =>
-        t.app.inject({ method: 'POST', url: '/api/call-history', payload: callStartBody() }),
-      ),
+      ...Array.from({ length: 200 }, () => postCall(t)),
       ...ids.map((id) => t.app.inject({ method: 'DELETE', url: `/api/call-history/${id}` })),
     ]);
     expect(answers.map((res) => res.statusCode).filter((status) => status >= 300)).toEqual([]);
@@ -164,20 +149,12 @@ describe('SQLite writer thread', () => {
     const holder = new BetterSqlite3(path.join(t.dir, 'callmind.db'));
     try {
       holder.exec('BEGIN IMMEDIATE');
-      const busy = await t.app.inject({
-        method: 'POST',
-        url: '/api/call-history',
-        payload: callStartBody(),
-      });
+      const busy = await postCall(t);
       expect(busy.statusCode).toBe(503);
       expect(busy.headers['retry-after']).toBeDefined();
       expect(busy.json()).toMatchObject({ code: 'service_unavailable' });
       holder.exec('ROLLBACK');
-      const free = await t.app.inject({
-        method: 'POST',
-        url: '/api/call-history',
-        payload: callStartBody(),
-      });
+      const free = await postCall(t);
       expect(free.statusCode).toBe(201);
     } finally {
       holder.close();
@@ -192,11 +169,7 @@ describe('SQLite writer thread', () => {
     const held = thread.run('ingest', ingestWrite());
     void worker.terminate();
     await expect(held).rejects.toMatchObject({ code: 'SQLITE_WRITER_EXITED' });
-    const retried = await t.app.inject({
-      method: 'POST',
-      url: '/api/call-history',
-      payload: callStartBody(),
-    });
+    const retried = await postCall(t);
     expect(retried.statusCode).toBe(201);
     expect((thread as unknown as { worker: Worker }).worker).not.toBe(worker);
   });
