@@ -12,7 +12,11 @@ import { createAgentService, type AgentService } from './modules/agents/agents.s
 import { createCallRepository } from './modules/calls/calls.repository.js';
 import { createCallRollupRepository } from './modules/calls/call-rollups.repository.js';
 import { createCallService, type CallService } from './modules/calls/calls.service.js';
-import { createLocalCallWrites, createRemoteCallWrites } from './modules/calls/call-writes.js';
+import {
+  createLocalCallWrites,
+  createRemoteCallWrites,
+  createSearchIndexWrites,
+} from './modules/calls/call-writes.js';
 import type { WriteStepSettings } from './write-steps.js';
 import {
   CALL_STREAM_SETTINGS,
@@ -117,15 +121,21 @@ export function createServices({
           batchMax: config.writeBatchMax,
         })
       : undefined;
+  // With it, the search index is written on a connection and thread of its own, into its own
+  // file, so that indexing never holds the calls' write lock (src/db/sqlite-search-file.ts).
+  const searchIndexDb = writerThread === undefined ? undefined : database.searchIndexDb?.();
   const callWrites =
-    writerThread === undefined
+    writerThread === undefined || searchIndexDb === undefined
       ? createLocalCallWrites(transactor, {
           calls: callRepository,
           agents,
           deliveries: webhookSigningRepository,
           sequences: providerRepository,
         })
-      : createRemoteCallWrites(writerThread);
+      : createRemoteCallWrites(
+          writerThread,
+          createSearchIndexWrites(searchIndexDb, createCallRepository(searchIndexDb, 'sqlite')),
+        );
   const callStream = createCallStreamService({
     channel: database.changes,
     calls: callRepository,

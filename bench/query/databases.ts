@@ -7,6 +7,7 @@ import { Kysely, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely';
 import pg from 'pg';
 import { postgresSessionOptions, type Dialect } from '../../src/db/database.js';
 import type { Database } from '../../src/db/types.js';
+import { SEARCH_SCHEMA, searchFileOf } from '../../src/db/sqlite-search-file.js';
 
 /** A statement as Kysely sent it. */
 export interface RecordedQuery {
@@ -62,6 +63,8 @@ export function openSqliteBench(file: string, options: { readonly?: boolean } = 
   });
   // The page cache the server's reader connections get by default (SQLITE_CACHE_MB).
   connection.pragma(`cache_size = -${loadConfig({}).sqlite.cacheMb * 1024}`);
+  // The search index's file, as the server's readers attach it (src/db/sqlite-search-file.ts).
+  connection.prepare(`ATTACH DATABASE ? AS ${SEARCH_SCHEMA}`).run(searchFileOf(file));
   const recorder = new QueryRecorder();
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: connection }),

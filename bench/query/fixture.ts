@@ -10,6 +10,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Dialect } from '../../src/db/database.js';
+import { searchFileOf } from '../../src/db/sqlite-search-file.js';
 import { migrateDatabase as migrateOpenDatabase } from '../../src/db/migrator.js';
 import { parseSearch } from '../../src/modules/calls/call-query.js';
 import { createCallRollupRepository } from '../../src/modules/calls/call-rollups.repository.js';
@@ -132,14 +133,19 @@ async function indexSqliteSearch(file: string, calls: number): Promise<void> {
     const report = progress('SQLite search index', calls);
     let indexed = 0;
     for (;;) {
-      const done = await handle.db
+      const round = await handle.db
         .transaction()
         .execute((trx) =>
           createCallRepository(trx, 'sqlite').indexPendingSearch(ROWS_PER_TRANSACTION),
         );
-      indexed += done;
-      report(indexed);
-      if (done < ROWS_PER_TRANSACTION) return;
+      indexed += round.calls;
+      if (round.calls > 0) report(indexed);
+      if (!round.more) {
+        await handle.db
+          .transaction()
+          .execute((trx) => createCallRepository(trx, 'sqlite').forgetIndexedSearch(round.through));
+        return;
+      }
     }
   } finally {
     await handle.close();
@@ -211,16 +217,27 @@ function readSqliteMarker(file: string, calls: number): FixtureMarker | undefine
   }
 }
 
+/** A SQLite database's files: its own and its search index's (src/db/sqlite-search-file.ts). */
+export function sqliteDatabaseFiles(file: string): string[] {
+  return [file, searchFileOf(file)];
+}
+
 function removeSqliteFiles(file: string): void {
-  for (const suffix of ['', '-wal', '-shm', '-journal']) fs.rmSync(file + suffix, { force: true });
+  for (const base of sqliteDatabaseFiles(file)) {
+    for (const suffix of ['', '-wal', '-shm', '-journal'])
+      fs.rmSync(base + suffix, { force: true });
+  }
 }
 
 export async function ensureSqliteFixture(calls: number): Promise<Fixture> {
   const file = sqliteFixtureFile(calls);
   const cached = readSqliteMarker(file, calls);
   if (cached !== undefined) {
-    // A migration added since it was seeded applies here, as it would in production.
+    // A migration added since it was seeded applies here, as it would in production, and
+    // what it left for the search index is indexed (a fixture from before the search file's
+    // migration is indexed into it once).
     await migrateDatabase(`sqlite:${file}`);
+    await indexSqliteSearch(file, calls);
     return {
       dialect: 'sqlite',
       databaseUrl: `sqlite:${file}`,
@@ -315,6 +332,7 @@ export async function ensureSqliteFixture(calls: number): Promise<Fixture> {
     markerDb.close();
   }
   fs.renameSync(partial, file);
+  fs.renameSync(searchFileOf(partial), searchFileOf(file));
   removeSqliteFiles(partial);
   console.log(`  SQLite fixture seeded in ${marker.seedSeconds.toFixed(0)} s`);
   return {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import type { Dialect } from '../../src/db/database.js';
+import { searchFileOf } from '../../src/db/sqlite-search-file.js';
 import { spawnServer, type ServerProcess } from '../../test/setup/server-process.js';
 import { postgresUrl, withPostgresAdmin } from './databases.js';
 import { migrateDatabase, postgresFixtureName, type Fixture } from './fixture.js';
@@ -87,8 +88,10 @@ export class BenchResources {
         'callmind-bench',
         `${this.prefix}-copy-${this.runTag}.sqlite`,
       );
-      this.tempFiles.push(copy);
+      this.tempFiles.push(copy, searchFileOf(copy));
       fs.copyFileSync(fixture.location, copy);
+      // The fixture's search index, made from it: the copy keeps it (src/db/sqlite-search-file.ts).
+      fs.copyFileSync(searchFileOf(fixture.location), searchFileOf(copy));
       return `sqlite:${copy}`;
     }
     const name = `${postgresFixtureName(calls)}_copy_${this.runTag}`;

@@ -12,7 +12,13 @@ import {
 } from './change-channel.js';
 import { isTransientDatabaseError } from './errors.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
-import { createReaderKysely, SqliteReaderPool } from './sqlite-reader.js';
+import {
+  createReaderKysely,
+  createSessionKysely,
+  SqliteReaderPool,
+  SqliteSessionThread,
+} from './sqlite-reader.js';
+import { attachSearchFile, SEARCH_FILE_FIRST_WRITE, searchFileOf } from './sqlite-search-file.js';
 import { SqliteWriterThread } from './sqlite-writer.js';
 import type { Database } from './types.js';
 
@@ -44,6 +50,12 @@ export interface DatabaseHandle {
    * PostgreSQL and for `:memory:`, which another connection cannot open.
    */
   writerThread?(steps: WriterSteps): SqliteWriterThread;
+  /**
+   * SQLite on a file: where the search file is written (sqlite-search-file.ts), a connection on a
+   * thread of its own, so that indexing never holds the calls' write lock. Its transactions
+   * begin by writing the search file. Started on first use, closed with the database.
+   */
+  searchIndexDb?(): Kysely<Database>;
   close(): Promise<void>;
 }
 
@@ -81,12 +93,15 @@ export interface SqliteOptions {
   readonly cacheMb?: number;
 }
 
+/** The search indexer's page cache of the calls' file (see searchIndexDb). */
+const SEARCH_INDEXER_CACHE_MB = 4;
+
 /** SQLite's own default is 2 MiB, which at a million calls sends most row lookups to the OS. */
 const DEFAULT_CACHE_MB = 32;
 
 export type DatabaseConfig = Pick<Config, 'database' | 'sqlite' | 'postgres'>;
 
-const SYNCHRONOUS_LEVEL: Record<SqliteSynchronous, number> = { normal: 1, full: 2 };
+export const SYNCHRONOUS_LEVEL: Record<SqliteSynchronous, number> = { normal: 1, full: 2 };
 
 /**
  * `withoutTimeouts`: PostgreSQL connections with no statement or read timeout, for migrations
@@ -101,6 +116,15 @@ export function openDatabase(
     return openPostgres(target.url, config.postgres, withoutTimeouts);
   }
   const connection = openSqliteConnection(target.file, config.sqlite);
+  const searchFile = searchFileOf(
+    target.file === ':memory:' ? ':memory:' : path.resolve(target.file),
+  );
+  try {
+    attachSearchFile(connection, searchFile, SYNCHRONOUS_LEVEL[config.sqlite.synchronous]);
+  } catch (error) {
+    connection.close();
+    throw error;
+  }
   const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(connection) });
   const readers = target.file === ':memory:' ? 0 : (config.sqlite.readers ?? 0);
   const readerPool =
@@ -108,10 +132,13 @@ export function openDatabase(
       ? new SqliteReaderPool(path.resolve(target.file), readers, {
           busyTimeoutMs: config.sqlite.busyTimeoutMs,
           cacheKib: (config.sqlite.cacheMb ?? DEFAULT_CACHE_MB) * 1024,
+          searchFile,
         })
       : undefined;
   const changes = createMemoryChangeChannel();
   let writer: SqliteWriterThread | undefined;
+  let indexer: SqliteSessionThread | undefined;
+  let indexDb: Kysely<Database> | undefined;
   return {
     db,
     readDb: readerPool === undefined ? db : createReaderKysely(readerPool),
@@ -134,9 +161,21 @@ export function openDatabase(
               stepsModule: steps.module.href,
               stepsSettings: steps.settings,
             })),
+          searchIndexDb: () => {
+            indexer ??= new SqliteSessionThread(path.resolve(target.file), {
+              busyTimeoutMs: config.sqlite.busyTimeoutMs,
+              // It reads each noted call's text once: the calls' pages need no large cache.
+              cacheKib: SEARCH_INDEXER_CACHE_MB * 1024,
+              searchFile,
+              writes: { synchronousLevel: SYNCHRONOUS_LEVEL[config.sqlite.synchronous] },
+            });
+            indexDb ??= createSessionKysely(indexer, SEARCH_FILE_FIRST_WRITE);
+            return indexDb;
+          },
         }),
     close: async () => {
       await changes.close();
+      await indexer?.close();
       await writer?.close();
       await readerPool?.close();
       if (connection.open) connection.close();

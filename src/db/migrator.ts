@@ -14,6 +14,7 @@ import * as postgresSearchTable from './migrations/2026-12-04T1500_postgres_sear
 import * as sqliteDeferredSearchIndex from './migrations/2026-12-04T1600_sqlite_deferred_search_index.js';
 import * as rollupAutovacuum from './migrations/2026-12-05T1000_rollup_autovacuum.js';
 import * as providerWebhooks from './migrations/2026-12-05T1100_provider_webhooks.js';
+import * as sqliteSearchFile from './migrations/2026-12-05T1200_sqlite_search_file.js';
 import {
   openDatabase,
   type DatabaseConfig,
@@ -43,6 +44,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-12-04T1600_sqlite_deferred_search_index': sqliteDeferredSearchIndex,
   '2026-12-05T1000_rollup_autovacuum': rollupAutovacuum,
   '2026-12-05T1100_provider_webhooks': providerWebhooks,
+  '2026-12-05T1200_sqlite_search_file': sqliteSearchFile,
 };
 
 export function createMigrator(

@@ -24,13 +24,26 @@ import type { Database } from './types.js';
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driverPath);
+const writes = workerData.writes;
 const db = new Database(workerData.file, {
-  readonly: true,
+  readonly: writes === undefined,
   fileMustExist: true,
   timeout: workerData.busyTimeoutMs,
 });
 db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
 db.pragma('cache_size = -' + workerData.cacheKib);
+// The search index's own file (sqlite-search-file.ts): read-only as the rest, or written by
+// the search indexer's connection with the database's durability.
+db.prepare('ATTACH DATABASE ? AS search').run(workerData.searchFile);
+if (writes !== undefined) {
+  db.pragma('synchronous = ' + writes.synchronousLevel);
+  db.pragma('search.synchronous = ' + writes.synchronousLevel);
+  db.pragma('foreign_keys = ON');
+  db.pragma('temp_store = MEMORY');
+  if (db.pragma('search.synchronous', { simple: true }) !== writes.synchronousLevel) {
+    throw new Error('the search file refused its synchronous setting');
+  }
+}
 const statements = new Map();
 // A column named "line" is a call's JSON text, built by the database (the repository's callJson):
 // a page's lines go as UTF-8 bytes in one buffer that is transferred, not copied, each row's
@@ -59,10 +72,18 @@ parentPort.on('message', ({ id, sql, parameters }) => {
     let statement = statements.get(sql);
     if (statement === undefined) {
       statement = db.prepare(sql);
-      if (statements.size >= 500) statements.clear();
-      statements.set(sql, statement);
+      // SQLite applies a PRAGMA's value when it is prepared: such a statement is never reused.
+      if (!sql.trimStart().toLowerCase().startsWith('pragma')) {
+        if (statements.size >= 500) statements.clear();
+        statements.set(sql, statement);
+      }
     }
-    if (!statement.reader) throw new Error('the read pool only runs queries that return rows');
+    if (!statement.reader) {
+      if (writes === undefined) throw new Error('the read pool only runs queries that return rows');
+      statement.run(parameters);
+      parentPort.postMessage({ id, rows: [] });
+      return;
+    }
     const rows = statement.all(parameters);
     const buffer = packJsonLines(rows);
     parentPort.postMessage({ id, rows }, buffer === undefined ? [] : [buffer]);
@@ -86,11 +107,11 @@ class ReaderThread {
   private nextId = 0;
   private failure: Error | undefined;
 
-  constructor(file: string, { busyTimeoutMs, cacheKib }: ReaderSettings) {
+  constructor(file: string, { busyTimeoutMs, cacheKib, searchFile, writes }: ReaderSettings) {
     const driverPath = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { file, busyTimeoutMs, cacheKib, driverPath },
+      workerData: { file, busyTimeoutMs, cacheKib, searchFile, writes, driverPath },
     });
     this.worker.unref();
     this.worker.on('message', (message: { id: number; rows?: unknown[]; error?: ReaderError }) => {
@@ -151,6 +172,10 @@ export interface ReaderSettings {
   readonly busyTimeoutMs: number;
   /** Each reader connection's page cache, in KiB. */
   readonly cacheKib: number;
+  /** The search index's file, attached as `search` (sqlite-search-file.ts). */
+  readonly searchFile: string;
+  /** A connection that writes (the search indexer's), with the database's durability. */
+  readonly writes?: { readonly synchronousLevel: number } | undefined;
 }
 
 /** A few reader threads; each query goes to the one with the fewest waiting. */
@@ -240,6 +265,138 @@ export function createReaderKysely(pool: SqliteReaderPool): Kysely<Database> {
     dialect: {
       createAdapter: () => new SqliteAdapter(),
       createDriver: () => new ReaderDriver(pool),
+      createIntrospector: (db) => new SqliteIntrospector(db),
+      createQueryCompiler: () => new SqliteQueryCompiler(),
+    },
+  });
+}
+
+/**
+ * One connection of its own on a thread of its own, which writes: the search indexer's
+ * (sqlite-search-file.ts). Kysely runs its transactions there, a statement a message; the
+ * main thread only builds them. Its writes go to the search file alone, so its transaction
+ * begins deferred and takes that file's write lock with `firstWrite` before reading anything.
+ * A thread that dies is replaced for the next transaction.
+ */
+export class SqliteSessionThread {
+  private thread: ReaderThread;
+  private closed = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly settings: ReaderSettings & { readonly writes: { synchronousLevel: number } },
+  ) {
+    this.thread = new ReaderThread(file, settings);
+  }
+
+  get busyTimeoutMs(): number {
+    return this.settings.busyTimeoutMs;
+  }
+
+  run(sql: string, parameters: readonly unknown[]): Promise<unknown[]> {
+    if (this.closed) return Promise.reject(new Error('the SQLite session thread is closed'));
+    if (this.thread.failed) this.thread = new ReaderThread(this.file, this.settings);
+    return this.thread.run(sql, parameters);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.thread.close();
+  }
+}
+
+class SessionConnection implements DatabaseConnection {
+  constructor(private readonly session: SqliteSessionThread) {}
+
+  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const rows = await this.session.run(compiledQuery.sql, compiledQuery.parameters);
+    return { rows: rows as R[] };
+  }
+
+  // eslint-disable-next-line require-yield
+  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('the SQLite session thread does not stream');
+  }
+}
+
+class SessionDriver implements Driver {
+  private readonly connection: SessionConnection;
+  /** One transaction at a time on the one connection: set while one holds it. */
+  private held: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+
+  constructor(
+    private readonly session: SqliteSessionThread,
+    private readonly firstWrite: string,
+    private readonly busyTimeoutMs: number,
+  ) {
+    this.connection = new SessionConnection(session);
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    while (this.held !== undefined) await this.held;
+    this.held = new Promise((resolve) => (this.release = resolve));
+    return this.connection;
+  }
+
+  /**
+   * Takes the search file's write lock as BEGIN IMMEDIATE does on the main connection: a try
+   * that fails at once while another connection holds it, then another a millisecond later,
+   * until the busy timeout. SQLite's busy handler would sleep longer and longer between its
+   * tries, and lose the lock every time to a connection that retries sooner (the CLI's import).
+   */
+  async beginTransaction(): Promise<void> {
+    const giveUpAt = Date.now() + this.busyTimeoutMs;
+    await this.session.run('PRAGMA busy_timeout = 0', []);
+    try {
+      for (;;) {
+        await this.session.run('begin', []);
+        try {
+          await this.session.run(this.firstWrite, []);
+          return;
+        } catch (error) {
+          await this.session.run('rollback', []).catch(() => {});
+          const code = (error as { code?: unknown }).code;
+          const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+          if (!busy || Date.now() >= giveUpAt) throw error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    } finally {
+      await this.session.run(`PRAGMA busy_timeout = ${this.busyTimeoutMs}`, []);
+    }
+  }
+
+  async commitTransaction(): Promise<void> {
+    await this.session.run('commit', []);
+  }
+
+  async rollbackTransaction(): Promise<void> {
+    // After a failed COMMIT SQLite may already have rolled back: "no transaction is active".
+    await this.session.run('rollback', []).catch(() => {});
+  }
+
+  async releaseConnection(): Promise<void> {
+    const release = this.release;
+    this.held = undefined;
+    this.release = undefined;
+    release?.();
+  }
+
+  async destroy(): Promise<void> {}
+}
+
+/** A Kysely instance whose queries and transactions run on `session`'s connection. */
+export function createSessionKysely(
+  session: SqliteSessionThread,
+  firstWrite: string,
+): Kysely<Database> {
+  return new Kysely<Database>({
+    dialect: {
+      createAdapter: () => new SqliteAdapter(),
+      createDriver: () => new SessionDriver(session, firstWrite, session.busyTimeoutMs),
       createIntrospector: (db) => new SqliteIntrospector(db),
       createQueryCompiler: () => new SqliteQueryCompiler(),
     },

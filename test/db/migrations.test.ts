@@ -36,13 +36,14 @@ async function schemaOf(db: Kysely<Database>, dialect: Dialect): Promise<string[
   );
 }
 
-/** What the server does in batches and before every search (SQLite, T1600). */
+/** What the server does in batches and before every search (SQLite, T1600 and T1200). */
 async function indexPendingSearch(handle: DatabaseHandle): Promise<number> {
-  return handle.db
+  const round = await handle.db
     .transaction()
     .execute((trx) =>
       createCallRepository(trx, handle.dialect).indexPendingSearch(Number.MAX_SAFE_INTEGER),
     );
+  return round.calls;
 }
 
 describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
@@ -158,7 +159,7 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
   });
 
   it.runIf(dialect === 'sqlite')(
-    'deferred indexing keeps what was indexed, indexes what waits, and down indexes it at once again',
+    'deferred indexing into the search file indexes every call again, then what waits; down puts the index back in the database',
     async () => {
       const handle = await freshDatabase();
       const migrator = createMigrator(handle.db, dialect);
@@ -174,8 +175,11 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
           .sort();
       const indexedBefore = newCallRow(tenant, { transcript: 'Agent: zanzibar' });
       await calls.insertIfAbsent(indexedBefore);
+      expect(await found()).toEqual([indexedBefore.id]);
       await migrateToLatest(handle.db, dialect);
-      // Indexed by T1000's triggers: nothing waits, and it is found as it was.
+      // The index moved to its own file (T1200), which starts empty: every call is noted again.
+      expect(await found()).toEqual([]);
+      expect(await indexPendingSearch(handle)).toBe(1);
       expect(await indexPendingSearch(handle)).toBe(0);
       const settings = async () =>
         Object.fromEntries(
@@ -186,7 +190,7 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
             )
           ).rows.map((row) => [row.k, row.v]),
         );
-      // Rewriting a segment once a tenth of it is deleted made every re-index cost 4×.
+      // Rewriting a segment once a tenth of it is deleted made every re-index cost 4× (T1600).
       expect(await settings()).toEqual({ automerge: 8, deletemerge: 50 });
       expect(await found()).toEqual([indexedBefore.id]);
 
@@ -196,12 +200,13 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
       const erased = newCallRow(tenant, { transcript: 'zanzibar', caller_number: '+15550100999' });
       await calls.insertIfAbsent(erased);
       await calls.deleteByCaller(tenant, '+15550100999');
-      // The write only noted the calls; the index still answers as before them.
+      // The writes only noted the calls (the erased one too); the index answers as before them.
       expect(await found()).toEqual([indexedBefore.id]);
-      expect(await indexPendingSearch(handle)).toBe(2);
+      expect(await indexPendingSearch(handle)).toBe(3);
       expect(await found()).toEqual([waiting.id]);
 
-      // Down indexes whatever still waits, and then every write is indexed as it commits.
+      // Down through T1200 and T1600: the index is in the database again, every call in it,
+      // and every write is indexed as it commits.
       const waitingAtDown = newCallRow(tenant, { caller_name: 'Zanzibar Jones' });
       await calls.insertIfAbsent(waitingAtDown);
       expect((await migrator.migrateTo('2026-12-04T1500_postgres_search_table')).error).toBe(

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
+import { searchFileOf } from '../../src/db/sqlite-search-file.js';
 import { SqliteReaderPool } from '../../src/db/sqlite-reader.js';
 import { sql } from 'kysely';
 import { makeTempDir } from '../setup/test-app.js';
@@ -65,7 +66,11 @@ describe('SQLite reader threads', () => {
   });
 
   it('a reader that dies is replaced: the next read gets a new one', async () => {
-    const pool = new SqliteReaderPool(file, 1, { busyTimeoutMs: 1000, cacheKib: 2048 });
+    const pool = new SqliteReaderPool(file, 1, {
+      busyTimeoutMs: 1000,
+      cacheKib: 2048,
+      searchFile: searchFileOf(file),
+    });
     const threads = (
       pool as unknown as { threads: Array<{ close(): Promise<void>; failed: boolean }> }
     ).threads;

@@ -20,6 +20,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { searchFileOf } from '../../src/db/sqlite-search-file.js';
 import { sendRequest } from '../setup/http-request.js';
 import { spawnServer, type ServerProcess } from '../setup/server-process.js';
 import { createTestPostgresDatabase, TEST_DIALECTS, type TestDialect } from '../setup/test-app.js';
@@ -268,6 +269,24 @@ async function verifyRound(server: ServerProcess, log: RoundLog): Promise<void> 
     }
   });
 
+  // The search index survived too: every completed call (and only those: a create has no
+  // summary) is found by a word of its summary. On SQLite the index is a file of its own,
+  // written by its own thread after the calls' commits.
+  const totalOf = async (query: string) => {
+    const { status, body } = await request(
+      server.baseUrl,
+      'GET',
+      `/api/call-history?${query}&includeTotal=true&limit=1`,
+    );
+    if (status !== 200) problems.push(`GET ?${query} answered ${status}`);
+    return body.total as number;
+  };
+  const completed = await totalOf('status=completed');
+  const found = await totalOf('q=satisfied');
+  if (found !== completed) {
+    problems.push(`a search finds ${found} calls by their summary, ${completed} are completed`);
+  }
+
   expect(problems).toEqual([]);
 }
 
@@ -292,6 +311,8 @@ interface DatabaseInspector {
 
 function inspectSqlite(file: string): DatabaseInspector {
   const db = new BetterSqlite3(file, { readonly: true, fileMustExist: true });
+  // The search index's own file: SQLite's check, and FTS5's own of its index structures.
+  const searchDb = new BetterSqlite3(searchFileOf(file), { fileMustExist: true });
   const select = db.prepare<[string], StoredCall>(
     'select call_sid, status, summary, collected_data from calls where id = ?',
   );
@@ -299,7 +320,19 @@ function inspectSqlite(file: string): DatabaseInspector {
     integrityProblems: async () => {
       const integrity = db.pragma('integrity_check', { simple: true });
       const foreignKeys = db.pragma('foreign_key_check') as unknown[];
-      return [...(integrity === 'ok' ? [] : [integrity]), ...foreignKeys];
+      const searchIntegrity = searchDb.pragma('integrity_check', { simple: true });
+      const problems: unknown[] = [];
+      try {
+        searchDb.exec(`INSERT INTO calls_search (calls_search) VALUES ('integrity-check')`);
+      } catch (error) {
+        problems.push(`search index: ${String(error)}`);
+      }
+      return [
+        ...(integrity === 'ok' ? [] : [integrity]),
+        ...foreignKeys,
+        ...(searchIntegrity === 'ok' ? [] : [`search file: ${String(searchIntegrity)}`]),
+        ...problems,
+      ];
     },
     duplicateCallSids: async () =>
       db
@@ -309,7 +342,10 @@ function inspectSqlite(file: string): DatabaseInspector {
         .all(),
     callSids: async () => db.prepare('select call_sid from calls').pluck().all() as string[],
     call: async (id) => select.get(id),
-    close: async () => void db.close(),
+    close: async () => {
+      db.close();
+      searchDb.close();
+    },
   };
 }
 

@@ -9,16 +9,25 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import type { GroupCommitTransactor } from '../../src/db/transactor.js';
+import { searchFileOf } from '../../src/db/sqlite-search-file.js';
 import { startServer } from '../../src/main.js';
 import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
 import type { Call } from '../../src/modules/calls/calls.schemas.js';
 import { newCallRow, newCallSid, uniqueId } from '../factories.js';
 import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
+/** The calls noted for the index and not yet in it (the notes done wait to be deleted). */
 function pendingOf(file: string): number[] {
   const db = new BetterSqlite3(file, { readonly: true });
   try {
-    return db.prepare('SELECT call_rowid FROM calls_search_pending').pluck().all() as number[];
+    db.prepare('ATTACH DATABASE ? AS search').run(searchFileOf(file));
+    return db
+      .prepare(
+        `SELECT call_rowid FROM calls_search_pending
+         WHERE seq > (SELECT indexed_up_to FROM search.search_index_state)`,
+      )
+      .pluck()
+      .all() as number[];
   } finally {
     db.close();
   }
@@ -29,7 +38,7 @@ function pendingOf(file: string): number[] {
  * the data table). Every insert raises it; in a contentless-delete index, deletes leave it.
  */
 function documentsIndexed(file: string): number {
-  const db = new BetterSqlite3(file, { readonly: true });
+  const db = new BetterSqlite3(searchFileOf(file), { readonly: true });
   try {
     const record = db.prepare('SELECT block FROM calls_search_data WHERE id = 1').pluck().get() as
       Buffer | undefined;
@@ -47,7 +56,7 @@ function documentsIndexed(file: string): number {
 }
 
 function indexedRowidsOf(file: string, word: string): number[] {
-  const db = new BetterSqlite3(file, { readonly: true });
+  const db = new BetterSqlite3(searchFileOf(file), { readonly: true });
   try {
     return db
       .prepare('SELECT rowid FROM calls_search WHERE calls_search MATCH ?')
@@ -307,6 +316,102 @@ describe('the SQLite search index across restarts and on its own', () => {
       expect(pendingOf(path.join(dir, 'server.db'))).toEqual([]);
     } finally {
       await server.close();
+    }
+  });
+
+  // The index is a file of its own (src/db/sqlite-search-file.ts), written by its own thread.
+
+  /** A test app over the database in `dbFile`; its calls are posted through the API. */
+  const appOn = (dbFile: string, env: Record<string, string> = {}) =>
+    createTestApp('sqlite', { env: { DATABASE_URL: `sqlite:${dbFile}`, ...env } });
+  const post = async (app: TestApp, callerName: string) => {
+    const created = await app.app.inject({
+      method: 'POST',
+      url: '/api/call-history',
+      payload: { agentId: 'agent_file', callSid: newCallSid(), callerName },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    return created.json<Call>().id;
+  };
+  const searchIds = async (app: TestApp, word: string) =>
+    (await app.app.inject({ method: 'GET', url: `/api/call-history?q=${word}&limit=100` }))
+      .json<{ data: Call[] }>()
+      .data.map((call) => call.id)
+      .sort();
+
+  it('ingest never waits for the search file: a create commits while another connection holds its write lock', async () => {
+    const dbFile = path.join(dir, 'locked.db');
+    const app = await appOn(dbFile, { SQLITE_BUSY_TIMEOUT_MS: '300' });
+    try {
+      await post(app, 'Warm Lockword');
+      const holder = new BetterSqlite3(searchFileOf(dbFile));
+      holder.exec('BEGIN IMMEDIATE');
+      let id: string;
+      try {
+        // Were the create to touch the search file it would wait out the busy timeout: a 503.
+        id = await post(app, 'Held Lockword');
+      } finally {
+        holder.exec('ROLLBACK');
+        holder.close();
+      }
+      // The search, once the lock is gone, indexes what waited and finds it.
+      expect(await searchIds(app, 'held')).toEqual([id]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a search file lost while the server was stopped is filled again from the calls, in rounds', async () => {
+    const dbFile = path.join(dir, 'lost.db');
+    const first = await appOn(dbFile);
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 7; i++) ids.push(await post(first, `Lost Refillword ${i}`));
+      expect(await searchIds(first, 'refillword')).toEqual(ids.sort());
+    } finally {
+      await first.close();
+    }
+    for (const suffix of ['', '-wal', '-shm']) {
+      fs.rmSync(searchFileOf(dbFile) + suffix, { force: true });
+    }
+    // Three calls a round: the refill takes three rounds, and a call written after it began
+    // is indexed too.
+    const second = await appOn(dbFile, { SEARCH_INDEX_BATCH: '3' });
+    try {
+      const later = await post(second, 'Later Refillword');
+      expect(await searchIds(second, 'refillword')).toEqual([...ids, later].sort());
+      expect(pendingOf(dbFile)).toEqual([]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("a search file made from another database is emptied, never read as this one's", async () => {
+    const aFile = path.join(dir, 'a.db');
+    const bFile = path.join(dir, 'b.db');
+    const a = await appOn(aFile);
+    const b = await appOn(bFile);
+    let bId: string;
+    try {
+      // The same tenant and rowid in both: a foreign index would answer with B's call.
+      await post(a, 'Alpha Foreignword');
+      bId = await post(b, 'Beta Foreignword');
+      expect(await searchIds(a, 'alpha')).toHaveLength(1);
+      expect(await searchIds(b, 'beta')).toEqual([bId]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    for (const suffix of ['', '-wal', '-shm']) {
+      fs.rmSync(searchFileOf(bFile) + suffix, { force: true });
+    }
+    fs.copyFileSync(searchFileOf(aFile), searchFileOf(bFile));
+    const again = await appOn(bFile);
+    try {
+      expect(await searchIds(again, 'alpha')).toEqual([]);
+      expect(await searchIds(again, 'beta')).toEqual([bId]);
+    } finally {
+      await again.close();
     }
   });
 });

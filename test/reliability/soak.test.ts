@@ -98,14 +98,15 @@ describe.each(TEST_DIALECTS)('soak (%s)', (dialect) => {
   let dir: string;
   let server: ServerProcess | undefined;
   let dropDatabase: () => Promise<void> = async () => {};
-  let walFile: string | undefined;
+  /** SQLite's WAL files: the calls' and the search index's (src/db/sqlite-search-file.ts). */
+  let walFiles: string[] = [];
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callmind-soak-'));
     let databaseUrl: string;
     if (dialect === 'sqlite') {
       databaseUrl = `sqlite:${path.join(dir, 'db.sqlite')}`;
-      walFile = path.join(dir, 'db.sqlite-wal');
+      walFiles = ['db.sqlite-wal', 'db.sqlite-search-wal'].map((name) => path.join(dir, name));
     } else {
       const database = await createTestPostgresDatabase();
       databaseUrl = database.url;
@@ -135,11 +136,14 @@ describe.each(TEST_DIALECTS)('soak (%s)', (dialect) => {
       const problems: string[] = [];
       const rss: Array<{ at: number; kib: number }> = [];
       const wal: number[] = [];
+      const searchWal: number[] = [];
       const begun = Date.now();
       const monitor = setInterval(() => {
         const kib = residentKiB(pid);
         if (kib !== undefined) rss.push({ at: Date.now() - begun, kib });
-        if (walFile !== undefined && fs.existsSync(walFile)) wal.push(fs.statSync(walFile).size);
+        walFiles.forEach((file, index) => {
+          if (fs.existsSync(file)) (index === 0 ? wal : searchWal).push(fs.statSync(file).size);
+        });
       }, 1000);
       const running: Array<Promise<void>> = [];
       const total = Math.floor(SOAK_SECONDS * rate);
@@ -177,7 +181,10 @@ describe.each(TEST_DIALECTS)('soak (%s)', (dialect) => {
           `for ${SOAK_SECONDS} s (${samples.length} lifecycles); p99 per window ${p99s.join(', ')} ms; ` +
           `RSS ${(rssAfterWarmup / 1024).toFixed(0)} → ${(rssAtEnd / 1024).toFixed(0)} MB ` +
           `(peak ${(Math.max(...rss.map((r) => r.kib)) / 1024).toFixed(0)} MB)` +
-          (wal.length > 0 ? `; WAL at most ${(Math.max(...wal) / 1048576).toFixed(1)} MB` : ''),
+          (wal.length > 0 ? `; WAL at most ${(Math.max(...wal) / 1048576).toFixed(1)} MB` : '') +
+          (searchWal.length > 0
+            ? `, the search file's ${(Math.max(...searchWal) / 1048576).toFixed(1)} MB`
+            : ''),
       );
 
       expect(problems).toEqual([]);
@@ -192,7 +199,10 @@ describe.each(TEST_DIALECTS)('soak (%s)', (dialect) => {
         expect(late).toBeLessThanOrEqual(early * 2 + 40);
         expect(rssAtEnd).toBeLessThan(rssAfterWarmup * 1.1);
       }
-      if (walFile !== undefined) expect(Math.max(...wal)).toBeLessThan(WAL_LIMIT_BYTES);
+      if (walFiles.length > 0) {
+        expect(Math.max(...wal)).toBeLessThan(WAL_LIMIT_BYTES);
+        expect(Math.max(...searchWal)).toBeLessThan(WAL_LIMIT_BYTES);
+      }
     },
     (SOAK_SECONDS + 120) * 1000,
   );

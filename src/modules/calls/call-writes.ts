@@ -3,7 +3,7 @@
 // lets the same code run on the main thread's connection (PostgreSQL, or SQLite with
 // SQLITE_WRITE_THREAD=false) and on SQLite's writer thread, which gets the arguments by message
 // (src/db/sqlite-writer.ts). The caller computes `now` and the new call's id before the write.
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { CallRow, Database } from '../../db/types.js';
 import type { Transactor } from '../../db/transactor.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
@@ -17,7 +17,7 @@ import {
   type CallInput,
   type Owner,
 } from './call-merge.js';
-import type { CallRepository } from './calls.repository.js';
+import type { CallRepository, SearchIndexRound } from './calls.repository.js';
 import type { Call, CallStatus } from './calls.schemas.js';
 import { toCall } from './call-shape.js';
 
@@ -119,8 +119,13 @@ export interface SearchIndexWrite {
 export interface CallWrites {
   ingest(write: IngestWrite): Promise<IngestResult>;
   updateStatus(write: StatusWrite): Promise<StatusUpdateResult>;
-  /** Indexes up to `batch` calls waiting for the search index; returns how many. */
-  indexSearch(write: SearchIndexWrite): Promise<number>;
+  /**
+   * SQLite: indexes up to `batch` calls waiting for the search index; returns how many, and
+   * the last note done. On the search indexer's thread when there is one (sqlite-search-file.ts).
+   */
+  indexSearch(write: SearchIndexWrite): Promise<SearchIndexRound>;
+  /** SQLite: deletes the notes the search index has done, up to `through`. */
+  forgetIndexedSearch(through: number): Promise<void>;
 }
 
 export interface CallWriteDeps {
@@ -274,7 +279,21 @@ export function callWriteSteps(deps: CallWriteDeps) {
       };
     },
 
-    indexSearch(trx: Transaction<Database>, { batch, upTo }: SearchIndexWrite): Promise<number> {
+    ...searchIndexSteps(calls),
+
+    forgetIndexedSearch(trx: Transaction<Database>, through: number): Promise<void> {
+      return calls.inTransaction(trx).forgetIndexedSearch(through);
+    },
+  };
+}
+
+/** SQLite's index upkeep: it writes the search file only (sqlite-search-file.ts). */
+export function searchIndexSteps(calls: CallRepository) {
+  return {
+    indexSearch(
+      trx: Transaction<Database>,
+      { batch, upTo }: SearchIndexWrite,
+    ): Promise<SearchIndexRound> {
       return calls.inTransaction(trx).indexPendingSearch(batch, upTo);
     },
   };
@@ -289,6 +308,8 @@ export function createLocalCallWrites(transactor: Transactor, deps: CallWriteDep
     ingest: (write) => transactor.write((trx) => steps.ingest(trx, write)),
     updateStatus: (write) => transactor.write((trx) => steps.updateStatus(trx, write)),
     indexSearch: (write) => transactor.write((trx) => steps.indexSearch(trx, write)),
+    forgetIndexedSearch: (through) =>
+      transactor.write((trx) => steps.forgetIndexedSearch(trx, through)),
   };
 }
 
@@ -296,13 +317,32 @@ export function callNotFound(id: string): NotFoundError {
   return new NotFoundError('call_not_found', `no call with id ${id}`);
 }
 
-/** The writes sent by name to where the steps run (SQLite's writer thread). */
-export function createRemoteCallWrites(runner: {
-  run(step: keyof CallWriteSteps, args: unknown): Promise<unknown>;
-}): CallWrites {
+/**
+ * SQLite's indexing on the search indexer's connection (database.searchIndexDb), one round a
+ * transaction: it writes the search file only, so ingest never waits for it.
+ */
+export function createSearchIndexWrites(
+  indexDb: Kysely<Database>,
+  calls: CallRepository,
+): Pick<CallWrites, 'indexSearch'> {
+  const steps = searchIndexSteps(calls);
   return {
-    ingest: (write) => runner.run('ingest', write) as Promise<IngestResult>,
-    updateStatus: (write) => runner.run('updateStatus', write) as Promise<StatusUpdateResult>,
-    indexSearch: (write) => runner.run('indexSearch', write) as Promise<number>,
+    indexSearch: (write) => indexDb.transaction().execute((trx) => steps.indexSearch(trx, write)),
+  };
+}
+
+/**
+ * The writes sent by name to SQLite's writer thread; the indexing goes to the search indexer's
+ * connection (the writer's has no search file attached).
+ */
+export function createRemoteCallWrites(
+  writer: { run(step: keyof CallWriteSteps, args: unknown): Promise<unknown> },
+  indexer: Pick<CallWrites, 'indexSearch'>,
+): CallWrites {
+  return {
+    ingest: (write) => writer.run('ingest', write) as Promise<IngestResult>,
+    updateStatus: (write) => writer.run('updateStatus', write) as Promise<StatusUpdateResult>,
+    indexSearch: indexer.indexSearch,
+    forgetIndexedSearch: (through) => writer.run('forgetIndexedSearch', through) as Promise<void>,
   };
 }

@@ -81,6 +81,16 @@ const EVENT_COLUMNS = [
 ] as const;
 
 /** Where the previous page ended: its last row's sort key and id. */
+/** One round of the search index's upkeep on SQLite (indexPendingSearch). */
+export interface SearchIndexRound {
+  /** Calls added to (or, deleted, taken out of) the index. */
+  readonly calls: number;
+  /** The last note of calls_search_pending the index has done. */
+  readonly through: number;
+  /** Whether a next round may find more to do (a full batch, or the index being filled). */
+  readonly more: boolean;
+}
+
 export interface PagePosition {
   readonly key: string | number;
   readonly id: string;
@@ -382,43 +392,101 @@ export function createCallRepository(
     },
 
     /**
-     * SQLite: the newest note of a call waiting for the search index (T1600), or undefined when
-     * none waits. Read on `reads`: a read that begins after a write was acknowledged sees its note.
+     * SQLite: the newest note of a call waiting for the search index, or undefined when none
+     * waits (see sqlite-search-file.ts); while the index is being filled from the calls (or is
+     * yet to be, in a file made from another database), the newest note there is, or 0. Read on
+     * `reads`: a read that begins after a write was acknowledged sees its note.
      */
     async lastPendingSearch(): Promise<number | undefined> {
       if (dialect !== 'sqlite') return undefined;
       const { rows } = await sql<{ last: number | null }>`
-        SELECT max(seq) AS last FROM calls_search_pending`.execute(reads);
+        SELECT CASE
+          WHEN s.rebuild_after IS NOT NULL OR s.token IS NOT (SELECT token FROM search_index_identity)
+            THEN (SELECT coalesce(max(seq), 0) FROM calls_search_pending)
+          ELSE (SELECT max(seq) FROM calls_search_pending WHERE seq > s.indexed_up_to)
+        END AS last
+        FROM search.search_index_state s`.execute(reads);
       return rows[0]?.last ?? undefined;
     },
 
     /**
-     * SQLite: adds up to `limit` of the calls noted for the search index (up to note `upTo`, the
-     * oldest notes first) to the index, in this transaction, and returns how many (T1600). Each
-     * call's old words go first, so an edited call is never indexed twice; calls go in in rowid
-     * order, since FTS5 starts a new segment whenever a rowid comes before the last one written.
-     * Across tenants: this is the index's upkeep, not a read or write on anyone's behalf.
-     * PostgreSQL's trigger indexes every write as it happens, so nothing ever waits there.
+     * SQLite: one round of the search index's upkeep, in this transaction (sqlite-search-file.ts).
+     * Adds up to `limit` of the calls noted after the last note the index has done (and up to
+     * note `upTo`, the oldest first) to the search file, and records the last note done there in
+     * the same commit; the notes up to it can then be deleted (forgetIndexedSearch). Each call's
+     * old words go first, so an edited call is never indexed twice and a deleted one leaves. A
+     * search file not made from this database is emptied first and filled from the calls,
+     * `limit` a round, before any note is done (every note up to then is covered by it). It
+     * writes the search file only: the indexer's connection begins each transaction by writing
+     * it, so holds its lock and never the calls'. Across tenants: this is the index's upkeep, not
+     * a read or write on anyone's behalf. PostgreSQL's trigger indexes every write as it
+     * happens, so nothing waits there.
      */
-    async indexPendingSearch(limit: number, upTo = Number.MAX_SAFE_INTEGER): Promise<number> {
-      if (dialect !== 'sqlite') return 0;
+    async indexPendingSearch(
+      limit: number,
+      upTo = Number.MAX_SAFE_INTEGER,
+    ): Promise<SearchIndexRound> {
+      if (dialect !== 'sqlite') return { calls: 0, through: 0, more: false };
+      const state = await sql<{
+        done: number;
+        rebuildAfter: number | null;
+        indexedFrom: string | null;
+        database: string;
+      }>`
+        UPDATE search.search_index_state SET indexed_up_to = indexed_up_to
+        RETURNING indexed_up_to AS done, rebuild_after AS rebuildAfter, token AS indexedFrom,
+          (SELECT token FROM search_index_identity) AS database`.execute(db);
+      let { done, rebuildAfter } = state.rows[0]!;
+      const { indexedFrom, database } = state.rows[0]!;
+      if (indexedFrom !== database) {
+        await sql`INSERT INTO search.calls_search (calls_search) VALUES ('delete-all')`.execute(db);
+        const notes = await sql<{ last: number }>`
+          SELECT coalesce(max(seq), 0) AS last FROM calls_search_pending`.execute(db);
+        done = notes.rows[0]?.last ?? 0;
+        rebuildAfter = 0;
+        await sql`UPDATE search.search_index_state
+          SET token = ${database}, indexed_up_to = ${done}, rebuild_after = 0`.execute(db);
+      }
+      if (rebuildAfter !== null) {
+        const batch = await sql<{ calls: number; last: number | null }>`
+          SELECT count(*) AS calls, max(rowid) AS last FROM (
+            SELECT rowid FROM calls WHERE rowid > ${rebuildAfter} ORDER BY rowid
+            LIMIT ${limit})`.execute(db);
+        const { calls, last } = batch.rows[0] ?? { calls: 0, last: null };
+        if (calls > 0 && last !== null) {
+          // A call noted and indexed meanwhile goes in once.
+          await reindexInSearchFile(
+            db,
+            sql`SELECT rowid FROM calls WHERE rowid > ${rebuildAfter} AND rowid <= ${last}`,
+          );
+        }
+        const filled = calls < limit;
+        await sql`UPDATE search.search_index_state
+          SET rebuild_after = ${filled ? null : last}`.execute(db);
+        // Once filled, the notes since it began are next.
+        return { calls, through: done, more: true };
+      }
       const batch = await sql<{ calls: number; last: number | null }>`
         SELECT count(*) AS calls, max(seq) AS last FROM (
-          SELECT seq FROM calls_search_pending WHERE seq <= ${upTo}
+          SELECT seq FROM calls_search_pending WHERE seq > ${done} AND seq <= ${upTo}
           ORDER BY seq LIMIT ${limit})`.execute(db);
       const { calls, last } = batch.rows[0] ?? { calls: 0, last: null };
-      if (calls === 0 || last === null) return 0;
-      await sql`
-        DELETE FROM calls_search WHERE rowid IN (
-          SELECT call_rowid FROM calls_search_pending WHERE seq <= ${last})`.execute(db);
-      await sql`
-        INSERT INTO calls_search (rowid, tenant, caller_name, topics, summary, collected, transcript)
-        SELECT d.call_rowid, d.tenant, d.caller_name, d.topics, d.summary, d.collected, d.transcript
-        FROM calls_search_pending p JOIN calls_search_documents d ON d.call_rowid = p.call_rowid
-        WHERE p.seq <= ${last}
-        ORDER BY p.call_rowid`.execute(db);
-      await sql`DELETE FROM calls_search_pending WHERE seq <= ${last}`.execute(db);
-      return calls;
+      if (calls === 0 || last === null) return { calls: 0, through: done, more: false };
+      await reindexInSearchFile(
+        db,
+        sql`SELECT call_rowid FROM calls_search_pending WHERE seq > ${done} AND seq <= ${last}`,
+      );
+      await sql`UPDATE search.search_index_state SET indexed_up_to = ${last}`.execute(db);
+      return { calls, through: last, more: calls === limit };
+    },
+
+    /**
+     * SQLite: deletes the notes the search file has done, up to `through` (what
+     * indexPendingSearch returned). A call noted again since has a newer note, which stays.
+     */
+    async forgetIndexedSearch(through: number): Promise<void> {
+      if (dialect !== 'sqlite') return;
+      await sql`DELETE FROM calls_search_pending WHERE seq <= ${through}`.execute(db);
     },
 
     /** Deletes every call of one caller (events cascade, the search index follows). */
@@ -1417,6 +1485,21 @@ function sqliteRelevance(
       return rows;
     },
   };
+}
+
+/**
+ * SQLite: replaces what the search file holds for the calls whose rowids `rowids` selects with
+ * their documents now (a deleted call's words just leave). In rowid order: FTS5 starts a new
+ * segment whenever a rowid comes before the last one written.
+ */
+async function reindexInSearchFile(db: Reads, rowids: RawBuilder<unknown>): Promise<void> {
+  await sql`DELETE FROM search.calls_search WHERE rowid IN (${rowids})`.execute(db);
+  await sql`
+    INSERT INTO search.calls_search
+      (rowid, tenant, caller_name, topics, summary, collected, transcript)
+    SELECT call_rowid, tenant, caller_name, topics, summary, collected, transcript
+    FROM calls_search_documents WHERE call_rowid IN (${rowids})
+    ORDER BY call_rowid`.execute(db);
 }
 
 async function listByRelevance(

@@ -90,7 +90,7 @@ export function createCallService({
   /**
    * Indexes the calls waiting for the search index when it was called (not those noted since,
    * so a search under steady writes still ends), in batches of `searchIndexBatch`, stopping
-   * once `maxCalls` are done; returns how many.
+   * once `maxCalls` are done; then has the notes done deleted. Returns how many calls.
    */
   async function indexPendingSearch({ maxCalls = Number.POSITIVE_INFINITY } = {}): Promise<number> {
     if (!calls.defersSearchIndex) return 0;
@@ -99,11 +99,14 @@ export function createCallService({
     const upTo = await calls.lastPendingSearch();
     if (upTo === undefined) return 0;
     let indexed = 0;
+    let through = 0;
     while (indexed < maxCalls) {
-      const done = await writes.indexSearch({ batch: searchIndexBatch, upTo });
-      indexed += done;
-      if (done < searchIndexBatch) break;
+      const round = await writes.indexSearch({ batch: searchIndexBatch, upTo });
+      indexed += round.calls;
+      through = round.through;
+      if (!round.more) break;
     }
+    if (through > 0) await writes.forgetIndexedSearch(through);
     return indexed;
   }
 
@@ -215,6 +218,9 @@ export function createCallService({
       );
       if (!deleted) throw callNotFound(id);
       publishChange({ tenantId: auth.tenantId, kind: 'delete', callId: id });
+      // On SQLite the delete only noted the call for the index (another file): its words leave
+      // at the next round, and no search can find it before then, since every search first
+      // indexes what is noted. Erasure, below, does not wait even that long.
     },
 
     /**
@@ -386,6 +392,9 @@ export function createCallService({
         calls.inTransaction(trx).deleteByCaller(auth.tenantId, body.callerNumber),
       );
       if (deleted > 0) publishChange({ tenantId: auth.tenantId, kind: 'bulk' });
+      // The erased calls' words leave SQLite's index (another file, which the delete only
+      // noted) before the answer says they are gone.
+      await indexPendingSearch();
       return { deleted };
     },
 
