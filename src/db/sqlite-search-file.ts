@@ -54,7 +54,8 @@ export function attachSearchFile(
     if (mode !== 'wal') throw new Error(`the search file refused journal_mode=WAL (${mode})`);
   }
   connection.pragma(`${SEARCH_SCHEMA}.synchronous = ${synchronousLevel}`);
-  connection.transaction(() => createSearchTables(connection))();
+  // IMMEDIATE: two processes opening a new database at once make its tables once, in turn.
+  connection.transaction(() => createSearchTables(connection)).immediate();
 }
 
 function createSearchTables(connection: BetterSqlite3.Database): void {
