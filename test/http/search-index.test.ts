@@ -175,6 +175,27 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
   );
 
   it.runIf(dialect === 'sqlite')(
+    'an erased call that was indexed has left the search file when the erasure answers',
+    async () => {
+      const callerNumber = '+15550100778';
+      const created = await inject('POST', '/api/call-history', {
+        agentId: 'agent_erase',
+        callSid: newCallSid(),
+        callerNumber,
+        callerName: 'Zacchaeuserase',
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      const before = await inject('GET', '/api/call-history?q=zacchaeuserase');
+      expect(before.json().data).toHaveLength(1);
+      expect(indexedRowidsOf(t.database.description, 'zacchaeuserase')).toHaveLength(1);
+      const erased = await inject('POST', '/api/call-history/erase', { callerNumber });
+      expect(erased.json()).toEqual({ deleted: 1 });
+      // Read from the file itself, before any search could index the erasure's notes.
+      expect(indexedRowidsOf(t.database.description, 'zacchaeuserase')).toEqual([]);
+    },
+  );
+
+  it.runIf(dialect === 'sqlite')(
     'more calls than one batch are all indexed, each exactly once, and again once when edited',
     async () => {
       const tenant = uniqueId('tenant_bulk_');
