@@ -9,11 +9,12 @@
 // own thread, while the writer thread goes on committing calls.
 //
 // The index is derived data. The calls' file notes every call whose words changed in
-// `calls_search_pending` (T1700's triggers, in the write's own transaction, so a crash loses no
+// `calls_search_pending` (T1200's triggers, in the write's own transaction, so a crash loses no
 // note); the indexer adds the noted calls here and records, in the same commit, the last note
 // it has done (`indexed_up_to`). The notes it has done are deleted later, by the writer. A
-// search file that is new, or was made from another database (its token is not the
-// database's: a database restored from a backup beside its old index), is emptied and filled
+// search file that is new, was made from another database (its token is not the database's),
+// or has done notes the database has not numbered yet (a database restored from a backup
+// beside its newer index) is emptied and filled
 // again from the calls, in rowid order (the repository's indexPendingSearch). The indexer never
 // writes the calls' file.
 import type BetterSqlite3 from 'better-sqlite3';
@@ -69,7 +70,7 @@ function createSearchTables(connection: BetterSqlite3.Database): void {
       .pluck()
       .get();
     if (version === SEARCH_FILE_VERSION) return;
-    // Another layout: it is only derived data, so it is made again (and filled by syncSearchFile).
+    // Another layout: it is only derived data, so it is made again (and filled from the calls).
     for (const table of ['calls_search_vocab', 'calls_search', 'search_index_state']) {
       connection.exec(`DROP TABLE IF EXISTS ${SEARCH_SCHEMA}.${table}`);
     }

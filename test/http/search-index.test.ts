@@ -435,4 +435,42 @@ describe('the SQLite search index across restarts and on its own', () => {
       await again.close();
     }
   });
+
+  it('a database restored from a backup beside its newer search file gets its index made again', async () => {
+    const dbFile = path.join(dir, 'restored.db');
+    const backup = path.join(dir, 'restored-backup.db');
+    const first = await appOn(dbFile);
+    let kept: string;
+    try {
+      kept = await post(first, 'Kept Restoreword');
+      expect(await searchIds(first, 'restoreword')).toEqual([kept]);
+    } finally {
+      await first.close();
+    }
+    fs.copyFileSync(dbFile, backup);
+    const second = await appOn(dbFile);
+    try {
+      // Notes the backup never numbered: the search file records them as done.
+      for (let i = 0; i < 3; i++) await post(second, `Lost Restoreword ${i}`);
+      expect(await searchIds(second, 'restoreword')).toHaveLength(4);
+    } finally {
+      await second.close();
+    }
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(dbFile + suffix, { force: true });
+    fs.copyFileSync(backup, dbFile);
+    const restored = await appOn(dbFile);
+    try {
+      // Its next note has a number the search file counts as done: without a rebuild the new
+      // call would never be indexed, and the lost calls' words would stay in the index.
+      const later = await post(restored, 'Later Restoreword');
+      expect(await searchIds(restored, 'restoreword')).toEqual([kept, later].sort());
+      const total = await restored.app.inject({
+        method: 'GET',
+        url: '/api/call-history?q=restoreword&includeTotal=true&limit=1',
+      });
+      expect(total.json().total).toBe(2);
+    } finally {
+      await restored.close();
+    }
+  });
 });

@@ -10,7 +10,7 @@
 //   a trigger cannot reach another file. Erasure waits for that round before it answers.
 // - `search_index_identity` names this database, so an index file made from another one is
 //   never taken for its own.
-// The calls are noted again and indexed into the new file after the migration (syncSearchFile).
+// The new file starts empty and is filled from the calls by the indexer's first rounds.
 // PostgreSQL's index (T1500) is untouched.
 import { sql, type Kysely } from 'kysely';
 import type { MigrationDialect } from '../migrator.js';

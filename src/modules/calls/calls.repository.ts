@@ -80,7 +80,6 @@ const EVENT_COLUMNS = [
   'payload',
 ] as const;
 
-/** Where the previous page ended: its last row's sort key and id. */
 /** One round of the search index's upkeep on SQLite (indexPendingSearch). */
 export interface SearchIndexRound {
   /** Calls added to (or, deleted, taken out of) the index. */
@@ -91,6 +90,7 @@ export interface SearchIndexRound {
   readonly more: boolean;
 }
 
+/** Where the previous page ended: its last row's sort key and id. */
 export interface PagePosition {
   readonly key: string | number;
   readonly id: string;
@@ -401,7 +401,9 @@ export function createCallRepository(
       if (dialect !== 'sqlite') return undefined;
       const { rows } = await sql<{ last: number | null }>`
         SELECT CASE
-          WHEN s.rebuild_after IS NOT NULL OR s.token IS NOT (SELECT token FROM search_index_identity)
+          WHEN s.rebuild_after IS NOT NULL
+            OR s.token IS NOT (SELECT token FROM search_index_identity)
+            OR s.indexed_up_to > ${NOTES_NUMBERED_THROUGH}
             THEN (SELECT coalesce(max(seq), 0) FROM calls_search_pending)
           ELSE (SELECT max(seq) FROM calls_search_pending WHERE seq > s.indexed_up_to)
         END AS last
@@ -432,13 +434,18 @@ export function createCallRepository(
         rebuildAfter: number | null;
         indexedFrom: string | null;
         database: string;
+        fromLater: number;
       }>`
         UPDATE search.search_index_state SET indexed_up_to = indexed_up_to
         RETURNING indexed_up_to AS done, rebuild_after AS rebuildAfter, token AS indexedFrom,
-          (SELECT token FROM search_index_identity) AS database`.execute(db);
+          (SELECT token FROM search_index_identity) AS database,
+          indexed_up_to > ${NOTES_NUMBERED_THROUGH} AS fromLater`.execute(db);
       let { done, rebuildAfter } = state.rows[0]!;
-      const { indexedFrom, database } = state.rows[0]!;
-      if (indexedFrom !== database) {
+      const { indexedFrom, database, fromLater } = state.rows[0]!;
+      // Made from another database, or from this one later than it is now (a database restored
+      // from a backup beside its index: the index has done notes this database has not
+      // numbered yet, and would skip them).
+      if (indexedFrom !== database || fromLater === 1) {
         await sql`INSERT INTO search.calls_search (calls_search) VALUES ('delete-all')`.execute(db);
         const notes = await sql<{ last: number }>`
           SELECT coalesce(max(seq), 0) AS last FROM calls_search_pending`.execute(db);
@@ -1486,6 +1493,10 @@ function sqliteRelevance(
     },
   };
 }
+
+/** SQLite: the last note number `calls_search_pending` has handed out (AUTOINCREMENT's). */
+const NOTES_NUMBERED_THROUGH = sql<number>`coalesce((SELECT seq FROM main.sqlite_sequence
+  WHERE name = 'calls_search_pending'), 0)`;
 
 /**
  * SQLite: replaces what the search file holds for the calls whose rowids `rowids` selects with

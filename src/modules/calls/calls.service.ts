@@ -90,21 +90,30 @@ export function createCallService({
   /**
    * Indexes the calls waiting for the search index when it was called (not those noted since,
    * so a search under steady writes still ends), in batches of `searchIndexBatch`, stopping
-   * once `maxCalls` are done; then has the notes done deleted. Returns how many calls.
+   * once `maxCalls` are done; with `rechecks`, that many more passes, each up to the notes
+   * there are when the one before ends. Then has the notes done deleted. Returns how many calls.
    */
-  async function indexPendingSearch({ maxCalls = Number.POSITIVE_INFINITY } = {}): Promise<number> {
+  async function indexPendingSearch({
+    maxCalls = Number.POSITIVE_INFINITY,
+    rechecks = 0,
+  } = {}): Promise<number> {
     if (!calls.defersSearchIndex) return 0;
     // Read on a reader first, so a search (or an idle server's round) with nothing waiting
     // neither opens a write transaction nor queues behind the writes in flight.
-    const upTo = await calls.lastPendingSearch();
-    if (upTo === undefined) return 0;
+    let upTo = await calls.lastPendingSearch();
     let indexed = 0;
     let through = 0;
-    while (indexed < maxCalls) {
-      const round = await writes.indexSearch({ batch: searchIndexBatch, upTo });
-      indexed += round.calls;
-      through = round.through;
-      if (!round.more) break;
+    for (let pass = 0; upTo !== undefined && pass <= rechecks; pass++) {
+      while (indexed < maxCalls) {
+        const round = await writes.indexSearch({ batch: searchIndexBatch, upTo });
+        indexed += round.calls;
+        through = round.through;
+        if (!round.more) break;
+      }
+      if (pass < rechecks) {
+        const now = await calls.lastPendingSearch();
+        upTo = now !== undefined && now > upTo ? now : undefined;
+      }
     }
     if (through > 0) await writes.forgetIndexedSearch(through);
     return indexed;
@@ -116,7 +125,10 @@ export function createCallService({
    * acknowledged before it began. Called once the request is known to be valid.
    */
   async function searchable(filter: CallFilter): Promise<void> {
-    if (filter.search !== undefined) await indexPendingSearch();
+    // A call noted before the search began and changed while the first pass ran has had its
+    // note replaced by one above where that pass stops (T1200): one more pass, up to the notes
+    // there are then, takes it in. It does not chase later writes further, so it still ends.
+    if (filter.search !== undefined) await indexPendingSearch({ rechecks: 1 });
   }
 
   /**
