@@ -395,8 +395,8 @@ describe('the SQLite search index across restarts and on its own', () => {
     for (const suffix of ['', '-wal', '-shm']) {
       fs.rmSync(searchFileOf(dbFile) + suffix, { force: true });
     }
-    // Three calls a round: the refill takes three rounds, and a call written after it began
-    // is indexed too.
+    // Three calls a round: the refill takes three rounds, and a call written after the file
+    // was lost (before the refill's first round) is in it too.
     const second = await appOn(dbFile, { SEARCH_INDEX_BATCH: '3' });
     try {
       const later = await post(second, 'Later Refillword');
