@@ -215,25 +215,31 @@ export class SqliteReaderPool {
   }
 }
 
-class ReaderConnection implements DatabaseConnection {
-  constructor(private readonly pool: SqliteReaderPool) {}
+/** A Kysely connection whose statements run on worker threads: the read pool's or a session's. */
+class ThreadConnection implements DatabaseConnection {
+  constructor(
+    private readonly runner: {
+      run(sql: string, parameters: readonly unknown[]): Promise<unknown[]>;
+    },
+    private readonly name: string,
+  ) {}
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const rows = await this.pool.run(compiledQuery.sql, compiledQuery.parameters);
+    const rows = await this.runner.run(compiledQuery.sql, compiledQuery.parameters);
     return { rows: rows as R[] };
   }
 
   // eslint-disable-next-line require-yield
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error('the SQLite read pool does not stream; read in keyset pages');
+    throw new Error(`${this.name} does not stream; read in keyset pages`);
   }
 }
 
 class ReaderDriver implements Driver {
-  private readonly connection: ReaderConnection;
+  private readonly connection: ThreadConnection;
 
   constructor(pool: SqliteReaderPool) {
-    this.connection = new ReaderConnection(pool);
+    this.connection = new ThreadConnection(pool, 'the SQLite read pool');
   }
 
   async init(): Promise<void> {}
@@ -305,22 +311,8 @@ export class SqliteSessionThread {
   }
 }
 
-class SessionConnection implements DatabaseConnection {
-  constructor(private readonly session: SqliteSessionThread) {}
-
-  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const rows = await this.session.run(compiledQuery.sql, compiledQuery.parameters);
-    return { rows: rows as R[] };
-  }
-
-  // eslint-disable-next-line require-yield
-  async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    throw new Error('the SQLite session thread does not stream');
-  }
-}
-
 class SessionDriver implements Driver {
-  private readonly connection: SessionConnection;
+  private readonly connection: ThreadConnection;
   /** One transaction at a time on the one connection: set while one holds it. */
   private held: Promise<void> | undefined;
   private release: (() => void) | undefined;
@@ -330,7 +322,7 @@ class SessionDriver implements Driver {
     private readonly firstWrite: string,
     private readonly busyTimeoutMs: number,
   ) {
-    this.connection = new SessionConnection(session);
+    this.connection = new ThreadConnection(session, 'the SQLite session thread');
   }
 
   async init(): Promise<void> {}
