@@ -222,7 +222,7 @@ export function sqliteDatabaseFiles(file: string): string[] {
   return [file, searchFileOf(file)];
 }
 
-function removeSqliteFiles(file: string): void {
+export function removeSqliteFiles(file: string): void {
   for (const base of sqliteDatabaseFiles(file)) {
     for (const suffix of ['', '-wal', '-shm', '-journal'])
       fs.rmSync(base + suffix, { force: true });

@@ -10,7 +10,12 @@ import type { Dialect } from '../../src/db/database.js';
 import { searchFileOf } from '../../src/db/sqlite-search-file.js';
 import { spawnServer, type ServerProcess } from '../../test/setup/server-process.js';
 import { postgresUrl, withPostgresAdmin } from './databases.js';
-import { migrateDatabase, postgresFixtureName, type Fixture } from './fixture.js';
+import {
+  migrateDatabase,
+  postgresFixtureName,
+  removeSqliteFiles,
+  type Fixture,
+} from './fixture.js';
 
 export interface ServerHandle {
   readonly server: ServerProcess;
@@ -144,9 +149,7 @@ export class BenchResources {
   /** Kills every server still running and removes every temporary database. */
   async cleanUp(): Promise<void> {
     await Promise.all(this.started.filter((s) => s.alive).map((s) => s.kill()));
-    for (const file of this.tempFiles) {
-      for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
-    }
+    for (const file of this.tempFiles) removeSqliteFiles(file);
     this.tempFiles.length = 0;
     if (this.tempPostgres.length > 0) {
       const names = this.tempPostgres.splice(0);

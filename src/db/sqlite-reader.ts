@@ -15,6 +15,7 @@ import {
   type QueryResult,
 } from 'kysely';
 import type { Database } from './types.js';
+import { WORKER_YOUNG_GENERATION_MB, workerResourceLimits } from './worker-heap.js';
 
 /**
  * The worker's code, kept here as text so the same file works from TypeScript sources (tests,
@@ -112,6 +113,7 @@ class ReaderThread {
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { file, busyTimeoutMs, cacheKib, searchFile, writes, driverPath },
+      resourceLimits: workerResourceLimits(WORKER_YOUNG_GENERATION_MB.reader),
     });
     this.worker.unref();
     this.worker.on('message', (message: { id: number; rows?: unknown[]; error?: ReaderError }) => {

@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { fromTransferableError, type TransferableError } from '../errors.js';
 import type { SqliteOptions } from './database.js';
 import type { GroupCommitStats } from './transactor.js';
+import { WORKER_YOUNG_GENERATION_MB, workerResourceLimits } from './worker-heap.js';
 
 /** What the worker is started with (sqlite-writer-worker.ts reads it). */
 export interface WriterThreadData {
@@ -108,6 +109,7 @@ export class SqliteWriterThread {
       workerData: { ...this.data, entry: entry.url.href, tsxApi: entry.tsxApi },
       // From the sources the worker loads tsx itself; inheriting `--import tsx` would load it twice.
       ...(entry.tsxApi === undefined ? {} : { execArgv: [] }),
+      resourceLimits: workerResourceLimits(WORKER_YOUNG_GENERATION_MB.writer),
     });
     this.worker = worker;
     this.failure = undefined;
