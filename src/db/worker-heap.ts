@@ -14,9 +14,10 @@ import type { ResourceLimits } from 'node:worker_threads';
  */
 export const WORKER_YOUNG_GENERATION_MB = {
   /**
-   * The readers and the search indexer: 2 MB semispaces. At a million calls this saved 8–15 MiB
-   * of the server's peak under reads (bench/results, 2026-12-06); at 1 MB semispaces stats and
-   * searches went a fifth slower.
+   * The readers and the search indexer: 2 MB semispaces. At a million calls this took 3–20 MiB
+   * off the server's peak under searches and stats at the same rates (README, "The worker
+   * threads' young generation"); at 1 MB semispaces the stats answered 70–73 a second against
+   * 86–92.
    */
   reader: 6,
   /**
