@@ -169,7 +169,8 @@ describe.each(TEST_DIALECTS)('soak (%s)', (dialect) => {
       );
       const p99s = windows.map((window) => Math.round(percentile(window, 99)));
       const early = median(p99s.slice(1, 4));
-      const late = median(p99s.slice(-3));
+      // The second half's median: a climb lifts every late window, a spike only one or two.
+      const late = median(p99s.slice(WINDOWS / 2));
       const rssAfterWarmup = median(
         rss.filter((r) => r.at >= windowMs && r.at < 2 * windowMs).map((r) => r.kib),
       );
@@ -195,7 +196,10 @@ describe.each(TEST_DIALECTS)('soak (%s)', (dialect) => {
         // 83, 203, 81, 59, 40, 140 ms with no trend (a checkpoint's writes, other processes), so
         // early 27 against late 59 failed the first bound here (1.5 × early + 10 ms). What this
         // exists to catch is a climb like the one before the compactor analyzed tables: 22 ms
-        // to 10.8 s. Twice the early p99 plus 40 ms still catches that by far.
+        // to 10.8 s. Twice the early p99 plus 40 ms still catches that by far. On 2026-12-06
+        // the windows went 36, 75, 35, 33, 144, 34, 30, 127, 220, 26 ms: the last three's median
+        // (127) failed against 35 although the last window was the lowest of all, so the late
+        // figure is the median of the second half (34 there, 81 in the run above).
         expect(late).toBeLessThanOrEqual(early * 2 + 40);
         expect(rssAtEnd).toBeLessThan(rssAfterWarmup * 1.1);
       }
