@@ -97,6 +97,17 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
   };
   const idsOf = (page: { data: Call[] }) => page.data.map((found) => found.id);
 
+  /** A call of `callerNumber` named `callerName`, for the erasure tests. */
+  const callOfCaller = async (callerNumber: string, callerName: string): Promise<void> => {
+    const created = await inject('POST', '/api/call-history', {
+      agentId: 'agent_erase',
+      callSid: newCallSid(),
+      callerNumber,
+      callerName,
+    });
+    expect(created.statusCode, created.body).toBe(201);
+  };
+
   it('a call completed a moment ago is found by every read that searches', async () => {
     const agentId = uniqueId('agent_fresh_');
     // Each read faces a call of its own, still waiting for the index.
@@ -157,13 +168,7 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
     'an erased call still waiting for the index never reaches it',
     async () => {
       const callerNumber = '+15550100777';
-      const created = await inject('POST', '/api/call-history', {
-        agentId: 'agent_erase',
-        callSid: newCallSid(),
-        callerNumber,
-        callerName: 'Zebedeeerase',
-      });
-      expect(created.statusCode, created.body).toBe(201);
+      await callOfCaller(callerNumber, 'Zebedeeerase');
       expect(pendingOf(t.database.description).length).toBeGreaterThan(0);
       const erased = await inject('POST', '/api/call-history/erase', { callerNumber });
       expect(erased.json()).toEqual({ deleted: 1 });
@@ -178,13 +183,7 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
     'an erased call that was indexed has left the search file when the erasure answers',
     async () => {
       const callerNumber = '+15550100778';
-      const created = await inject('POST', '/api/call-history', {
-        agentId: 'agent_erase',
-        callSid: newCallSid(),
-        callerNumber,
-        callerName: 'Zacchaeuserase',
-      });
-      expect(created.statusCode, created.body).toBe(201);
+      await callOfCaller(callerNumber, 'Zacchaeuserase');
       const before = await inject('GET', '/api/call-history?q=zacchaeuserase');
       expect(before.json().data).toHaveLength(1);
       expect(indexedRowidsOf(t.database.description, 'zacchaeuserase')).toHaveLength(1);

@@ -401,13 +401,12 @@ export function createCallRepository(
       if (dialect !== 'sqlite') return undefined;
       const { rows } = await sql<{ last: number | null }>`
         SELECT CASE
-          WHEN s.rebuild_after IS NOT NULL
-            OR s.token IS NOT (SELECT token FROM search_index_identity)
-            OR s.indexed_up_to > ${NOTES_NUMBERED_THROUGH}
+          WHEN search_index_state.rebuild_after IS NOT NULL OR ${SEARCH_FILE_MADE_ELSEWHERE}
             THEN (SELECT coalesce(max(seq), 0) FROM calls_search_pending)
-          ELSE (SELECT max(seq) FROM calls_search_pending WHERE seq > s.indexed_up_to)
+          ELSE (SELECT max(seq) FROM calls_search_pending
+            WHERE seq > search_index_state.indexed_up_to)
         END AS last
-        FROM search.search_index_state s`.execute(reads);
+        FROM search.search_index_state`.execute(reads);
       return rows[0]?.last ?? undefined;
     },
 
@@ -432,20 +431,16 @@ export function createCallRepository(
       const state = await sql<{
         done: number;
         rebuildAfter: number | null;
-        indexedFrom: string | null;
         database: string;
-        fromLater: number;
+        madeElsewhere: number;
       }>`
         UPDATE search.search_index_state SET indexed_up_to = indexed_up_to
-        RETURNING indexed_up_to AS done, rebuild_after AS rebuildAfter, token AS indexedFrom,
+        RETURNING indexed_up_to AS done, rebuild_after AS rebuildAfter,
           (SELECT token FROM search_index_identity) AS database,
-          indexed_up_to > ${NOTES_NUMBERED_THROUGH} AS fromLater`.execute(db);
+          ${SEARCH_FILE_MADE_ELSEWHERE} AS madeElsewhere`.execute(db);
       let { done, rebuildAfter } = state.rows[0]!;
-      const { indexedFrom, database, fromLater } = state.rows[0]!;
-      // Made from another database, or from this one later than it is now (a database restored
-      // from a backup beside its index: the index has done notes this database has not
-      // numbered yet, and would skip them).
-      if (indexedFrom !== database || fromLater === 1) {
+      const { database, madeElsewhere } = state.rows[0]!;
+      if (madeElsewhere === 1) {
         await sql`INSERT INTO search.calls_search (calls_search) VALUES ('delete-all')`.execute(db);
         const notes = await sql<{ last: number }>`
           SELECT coalesce(max(seq), 0) AS last FROM calls_search_pending`.execute(db);
@@ -1497,6 +1492,16 @@ function sqliteRelevance(
 /** SQLite: the last note number `calls_search_pending` has handed out (AUTOINCREMENT's). */
 const NOTES_NUMBERED_THROUGH = sql<number>`coalesce((SELECT seq FROM main.sqlite_sequence
   WHERE name = 'calls_search_pending'), 0)`;
+
+/**
+ * SQLite, over the search file's `search_index_state` row: true when the index was made from
+ * another database (its token is not this one's), or from this one later than it is now (a
+ * database restored from a backup beside its index: the index has done notes this database has
+ * not numbered yet, and would skip them). Such an index is emptied and filled again.
+ */
+const SEARCH_FILE_MADE_ELSEWHERE = sql<number>`(
+  search_index_state.token IS NOT (SELECT token FROM search_index_identity)
+  OR search_index_state.indexed_up_to > ${NOTES_NUMBERED_THROUGH})`;
 
 /**
  * SQLite: replaces what the search file holds for the calls whose rowids `rowids` selects with
