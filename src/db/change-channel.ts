@@ -3,8 +3,9 @@
 // channel is in memory. PostgreSQL may have several instances behind a load balancer, so a
 // write on one must reach streams held open by another: NOTIFY on publish, and one LISTEN
 // connection per instance.
-import pg from 'pg';
+import type pg from 'pg';
 import { sql, type Kysely } from 'kysely';
+import { postgresDriver } from './pg-driver.js';
 import type { Database } from './types.js';
 
 /**
@@ -123,7 +124,8 @@ export function createPostgresChangeChannel(
   let delay = 250;
 
   const connect = async (): Promise<void> => {
-    const next = new pg.Client({
+    const driver = postgresDriver();
+    const next = new driver.Client({
       connectionString: options.connectionString,
       application_name: 'callmind_listen',
       connectionTimeoutMillis: options.listenTimeoutMs,
@@ -142,7 +144,7 @@ export function createPostgresChangeChannel(
     });
     try {
       await next.connect();
-      await next.query(`LISTEN ${pg.escapeIdentifier(options.channel)}`);
+      await next.query(`LISTEN ${driver.escapeIdentifier(options.channel)}`);
     } catch (error) {
       next.removeAllListeners('end');
       await next.end().catch(() => {});

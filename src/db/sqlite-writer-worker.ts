@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kysely, type Transaction } from 'kysely';
 import { toTransferableError } from '../errors.js';
-import { openSqliteConnection } from './database.js';
+import { openSqliteConnection } from './sqlite-connection.js';
 import { ImmediateSqliteDialect } from './sqlite-dialect.js';
 import type { WriteRequest, WriterMessage, WriterThreadData } from './sqlite-writer.js';
 import { GroupCommitTransactor } from './transactor.js';

@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { fromTransferableError, type TransferableError } from '../errors.js';
-import type { SqliteOptions } from './database.js';
+import type { SqliteOptions } from './sqlite-connection.js';
 import type { GroupCommitStats } from './transactor.js';
 import { WORKER_YOUNG_GENERATION_MB, workerResourceLimits } from './worker-heap.js';
 

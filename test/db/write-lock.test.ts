@@ -7,7 +7,7 @@ import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqliteConnection, type SqliteOptions } from '../../src/db/database.js';
+import { openSqliteConnection, type SqliteOptions } from '../../src/db/sqlite-connection.js';
 import { ImmediateSqliteDialect } from '../../src/db/sqlite-dialect.js';
 import { callStartBody } from '../factories.js';
 import { createTestApp } from '../setup/test-app.js';

@@ -10,12 +10,12 @@ import BetterSqlite3 from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { openDatabase } from '../../src/db/database.js';
 import {
-  openDatabase,
   openSqliteConnection,
   readSqlitePragmas,
   type SqliteOptions,
-} from '../../src/db/database.js';
+} from '../../src/db/sqlite-connection.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 
 const FULL = 2;

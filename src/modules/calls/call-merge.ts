@@ -17,7 +17,7 @@ import {
   type Direction,
   type EndReason,
   type Sentiment,
-} from './calls.schemas.js';
+} from './call-values.js';
 
 /** One write, normalised: only what the sender actually said (absent and null both dropped). */
 export interface CallInput {

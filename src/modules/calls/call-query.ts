@@ -3,14 +3,8 @@
 // and into the snippets shown with each match. Pure functions, the same on both dialects.
 import { ValidationError, type FieldError } from '../../errors.js';
 import { dollarsToMicros } from '../../lib/money.js';
-import {
-  CALL_STATUSES,
-  DIRECTIONS,
-  END_REASONS,
-  SENTIMENTS,
-  type Call,
-  type CallFilterQuery,
-} from './calls.schemas.js';
+import { CALL_STATUSES, DIRECTIONS, END_REASONS, SENTIMENTS } from './call-values.js';
+import type { Call, CallFilterQuery } from './calls.schemas.js';
 
 export const SORTS = ['newest', 'oldest', 'longest', 'relevance'] as const;
 export type CallSort = (typeof SORTS)[number];

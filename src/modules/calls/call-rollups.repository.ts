@@ -19,7 +19,7 @@ import {
   type RollupPlan,
   type RollupSpan,
 } from './call-stats.js';
-import { CALL_STATUSES, type CallStatus } from './calls.schemas.js';
+import { CALL_STATUSES, type CallStatus } from './call-values.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 

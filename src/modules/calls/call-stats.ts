@@ -8,7 +8,8 @@ import type { ZoneOffsets } from '../../lib/time-zones.js';
 import { bucketStart, nextBucket, type Bucket } from '../../lib/time-zones.js';
 import type { CallFilter } from './call-query.js';
 import type { StatsSlotRow } from './calls.repository.js';
-import { CALL_STATUSES, type CallStats, type CallStatus } from './calls.schemas.js';
+import { CALL_STATUSES, type CallStatus } from './call-values.js';
+import type { CallStats } from './calls.schemas.js';
 
 /** More buckets than any chart can show: ask for a larger bucket or a shorter range. */
 export const MAX_BUCKETS = 10_000;

@@ -6,35 +6,13 @@ import {
   CALL_STATUSES,
   DIRECTIONS,
   END_REASONS,
+  LIMITS,
   LIVE_STATUSES,
   SENTIMENTS,
   TERMINAL_STATUSES,
 } from './call-values.js';
 
 export * from './call-values.js';
-
-/** Limits on what one request may carry (OWASP API4): generous for real calls, bounded. */
-export const LIMITS = {
-  idLength: 128,
-  callerNumberLength: 64,
-  callerNameLength: 256,
-  urlLength: 2048,
-  transcriptLength: 1_000_000,
-  summaryLength: 20_000,
-  topics: 50,
-  topicLength: 100,
-  collectedDataKeys: 100,
-  collectedDataKeyLength: 128,
-  collectedDataDepth: 5,
-  collectedDataBytes: 64 * 1024,
-  /** What all the writes to one call may add up to. */
-  mergedTopics: 200,
-  mergedCollectedDataKeys: 500,
-  mergedCollectedDataBytes: 256 * 1024,
-  /** 30 days: longer than any phone call, far below absurd values like 1e12. */
-  durationSeconds: 30 * 24 * 3600,
-  costUsd: 1_000_000,
-} as const;
 
 const Id = (description: string) =>
   Type.String({ minLength: 1, maxLength: LIMITS.idLength, pattern: ID_PATTERN, description });

@@ -1,8 +1,8 @@
 // Clerk session tokens (people signed in to the dashboard, or a backend acting as its user).
 // @clerk/backend's verifyToken checks the signature (RS256/384/512 only: `alg: none` and
 // HS256-with-the-PEM are refused), exp, nbf and azp; it does NOT check `iss`, the presence of
-// `sid`, or pending sessions, so those are checked here.
-import { verifyToken } from '@clerk/backend';
+// `sid`, or pending sessions, so those are checked here. The package is loaded with the first
+// session token rather than at start: a server without Clerk never needs its 2 MiB of heap.
 import { ServiceUnavailableError, UnauthorizedError } from '../../errors.js';
 import { SCOPES, type AuthContext, type CredentialVerifier } from './identity.js';
 
@@ -54,6 +54,7 @@ export function createClerkVerifier(options: ClerkVerifierOptions): CredentialVe
     async verify(token) {
       if (!JWT_SHAPE.test(token)) return undefined; // not a JWT: perhaps an API key
       let claims: SessionClaims;
+      const { verifyToken } = await import('@clerk/backend');
       try {
         claims = await verifyToken(token, {
           ...(options.jwtKey !== undefined ? { jwtKey: options.jwtKey } : {}),
