@@ -21,11 +21,13 @@ export const WORKER_YOUNG_GENERATION_MB = {
    */
   reader: 6,
   /**
-   * The writer thread keeps the main thread's 8 MB semispaces: its batches allocate about 90 KB
-   * a write, and with 2 MB semispaces its collections took 7.6 % of its time instead of 1.9 %
-   * (--trace-gc, 10 s of creates at a million calls), on the thread that every write waits for.
+   * The writer thread: 4 MB semispaces. Its batches allocate about 90 KB a write. With 8 MB
+   * semispaces (the main thread's) the server's peak under ingest at a million calls was
+   * 215–217 MiB, with 4 MB 205–206 at the same rates (alternating runs, 2026-12-06). With 2 MB
+   * the peak was no lower (206–209), and earlier its collections took 7.6 % of its time
+   * instead of 1.9 % (--trace-gc), on the thread that every write waits for.
    */
-  writer: 24,
+  writer: 12,
 } as const;
 
 let flagCleared = false;
