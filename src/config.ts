@@ -55,7 +55,7 @@ export interface Config {
      * writer thread with its own connection (src/db/sqlite-writer.ts); off: on the main thread.
      */
     readonly writeThread: boolean;
-    /** SQLITE_WRITE_THREAD_CACHE_MB: the writer thread's page cache (default 16). */
+    /** SQLITE_WRITE_THREAD_CACHE_MB: the writer thread's page cache (default 8). */
     readonly writeThreadCacheMb: number;
   };
   /** Group commit: how many writes may share one SQLite transaction (1 = a commit per request). */
@@ -270,7 +270,7 @@ export function loadConfig(env: Env = process.env): Config {
   const sqliteWriteThreadCacheMb = parseInteger(
     read('SQLITE_WRITE_THREAD_CACHE_MB'),
     'SQLITE_WRITE_THREAD_CACHE_MB',
-    16,
+    8,
     1,
     65_536,
     problems,

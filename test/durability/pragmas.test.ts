@@ -53,7 +53,7 @@ describe('SQLite pragmas on every connection', () => {
       readers: 2,
       cacheMb: 32,
       writeThread: true,
-      writeThreadCacheMb: 16,
+      writeThreadCacheMb: 8,
     });
     const connection = open(sqlite);
     expect(connection.pragma('cache_size', { simple: true })).toBe(-32 * 1024);

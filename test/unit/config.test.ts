@@ -57,10 +57,10 @@ describe('loadConfig', () => {
   });
 
   it('SQLite writes on a writer thread with a 16 MiB cache unless SQLITE_WRITE_THREAD says otherwise', () => {
-    expect(loadConfig({}).sqlite).toMatchObject({ writeThread: true, writeThreadCacheMb: 16 });
+    expect(loadConfig({}).sqlite).toMatchObject({ writeThread: true, writeThreadCacheMb: 8 });
     expect(
-      loadConfig({ SQLITE_WRITE_THREAD: 'off', SQLITE_WRITE_THREAD_CACHE_MB: '8' }).sqlite,
-    ).toMatchObject({ writeThread: false, writeThreadCacheMb: 8 });
+      loadConfig({ SQLITE_WRITE_THREAD: 'off', SQLITE_WRITE_THREAD_CACHE_MB: '24' }).sqlite,
+    ).toMatchObject({ writeThread: false, writeThreadCacheMb: 24 });
     expect(() => loadConfig({ SQLITE_WRITE_THREAD: 'maybe' })).toThrow(/SQLITE_WRITE_THREAD/);
     expect(() => loadConfig({ SQLITE_WRITE_THREAD_CACHE_MB: '0' })).toThrow(
       /SQLITE_WRITE_THREAD_CACHE_MB/,
