@@ -180,9 +180,33 @@ export interface ReaderSettings {
   readonly writes?: { readonly synchronousLevel: number } | undefined;
 }
 
-/** A few reader threads; each query goes to the one with the fewest waiting. */
+/**
+ * Reads a reader thread holds at once; the rest wait in the pool's queue. A few, so that a
+ * thread always has the next one when it sends a read back, without waiting for the main thread
+ * to hand it one: with 2, a busy main thread left the readers idle (a third fewer list pages a
+ * second at a million calls); with 8, as many as sending each read straight to a thread.
+ */
+export const READS_PER_THREAD = 8;
+
+interface QueuedRead {
+  readonly sql: string;
+  readonly parameters: readonly unknown[];
+  readonly resolve: (rows: unknown[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * A few reader threads behind one queue, first come first served: a thread is given the next
+ * read when it holds fewer than READS_PER_THREAD. Sending each read straight to the thread with
+ * the fewest waiting made a queue per thread as long as the load, and reads of very different
+ * lengths piled up behind one thread's long ones: with 50 clients asking for a year of stats as
+ * fast as answered (a million calls), the p99 was 4.7–6.8 s against a median of 0.4–0.5 s; with
+ * the shared queue 0.9–1.2 s against 0.6–0.8 (README, "Finding calls at a million").
+ */
 export class SqliteReaderPool {
   private threads: ReaderThread[];
+  private readonly queue: QueuedRead[] = [];
+  private closed = false;
 
   constructor(
     private readonly file: string,
@@ -192,27 +216,46 @@ export class SqliteReaderPool {
     this.threads = Array.from({ length: size }, () => new ReaderThread(file, settings));
   }
 
-  private closed = false;
-
-  /** Reads sent and not answered yet, over every thread (for the metrics). */
+  /** Reads sent and not answered yet, queued or on a thread (for the metrics). */
   get inFlight(): number {
-    return this.threads.reduce((sum, thread) => sum + thread.load, 0);
+    return this.queue.length + this.threads.reduce((sum, thread) => sum + thread.load, 0);
   }
 
   run(sql: string, parameters: readonly unknown[]): Promise<unknown[]> {
     if (this.closed) return Promise.reject(new Error('the SQLite read pool is closed'));
+    return new Promise<unknown[]>((resolve, reject) => {
+      this.queue.push({ sql, parameters, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Gives queued reads, oldest first, to the threads with room for one. */
+  private dispatch(): void {
     // A thread that died (it should not) is replaced rather than failing every later read.
-    this.threads = this.threads.map((thread) =>
-      thread.failed ? new ReaderThread(this.file, this.settings) : thread,
-    );
-    const thread = this.threads.reduce((least, candidate) =>
-      candidate.load < least.load ? candidate : least,
-    );
-    return thread.run(sql, parameters);
+    if (this.threads.some((thread) => thread.failed)) {
+      this.threads = this.threads.map((thread) =>
+        thread.failed ? new ReaderThread(this.file, this.settings) : thread,
+      );
+    }
+    while (this.queue.length > 0) {
+      const thread = this.threads.reduce((least, candidate) =>
+        candidate.load < least.load ? candidate : least,
+      );
+      if (thread.load >= READS_PER_THREAD) return;
+      const read = this.queue.shift()!;
+      thread
+        .run(read.sql, read.parameters)
+        .then(read.resolve, read.reject)
+        .finally(() => {
+          if (!this.closed) this.dispatch();
+        });
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    const error = new Error('the SQLite read pool is closed');
+    for (const read of this.queue.splice(0)) read.reject(error);
     await Promise.all(this.threads.map((thread) => thread.close()));
   }
 }

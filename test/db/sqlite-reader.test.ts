@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { migrateToLatest } from '../../src/db/migrator.js';
 import { searchFileOf } from '../../src/db/sqlite-search-file.js';
-import { SqliteReaderPool } from '../../src/db/sqlite-reader.js';
+import { READS_PER_THREAD, SqliteReaderPool } from '../../src/db/sqlite-reader.js';
 import { sql } from 'kysely';
 import { makeTempDir } from '../setup/test-app.js';
 
@@ -86,6 +86,33 @@ describe('SQLite reader threads', () => {
         (pool as unknown as { threads: unknown[] }).threads[0],
         'a new thread took its place',
       ).not.toBe(first);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('gives each thread a few reads at a time, holds the rest in one queue, and answers every one', async () => {
+    const pool = new SqliteReaderPool(file, 2, {
+      busyTimeoutMs: 1000,
+      cacheKib: 2048,
+      searchFile: searchFileOf(file),
+    });
+    const threads = (pool as unknown as { threads: Array<{ load: number }> }).threads;
+    try {
+      const count = READS_PER_THREAD * 2 + 10;
+      // Each read counts 200,000 rows: all are sent before the first is answered.
+      const reads = Array.from({ length: count }, (_, index) =>
+        pool.run(
+          `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000)
+             SELECT count(*) + ? AS n FROM c`,
+          [index],
+        ),
+      );
+      expect(pool.inFlight).toBe(count);
+      expect(threads.map((thread) => thread.load)).toEqual([READS_PER_THREAD, READS_PER_THREAD]);
+      const results = await Promise.all(reads);
+      expect(results).toEqual(Array.from({ length: count }, (_, index) => [{ n: 200000 + index }]));
+      expect(pool.inFlight).toBe(0);
     } finally {
       await pool.close();
     }
