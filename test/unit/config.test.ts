@@ -56,7 +56,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SEARCH_INDEX_INTERVAL_MS: '0' })).toThrow(/SEARCH_INDEX_INTERVAL_MS/);
   });
 
-  it('SQLite writes on a writer thread with a 16 MiB cache unless SQLITE_WRITE_THREAD says otherwise', () => {
+  it('SQLite writes on a writer thread with an 8 MiB cache unless SQLITE_WRITE_THREAD says otherwise', () => {
     expect(loadConfig({}).sqlite).toMatchObject({ writeThread: true, writeThreadCacheMb: 8 });
     expect(
       loadConfig({ SQLITE_WRITE_THREAD: 'off', SQLITE_WRITE_THREAD_CACHE_MB: '24' }).sqlite,
