@@ -142,7 +142,7 @@ class ReaderThread {
     });
   }
 
-  /** Queries waiting on this thread: the pool sends new ones to the least busy. */
+  /** Reads this thread holds, running or next (at most READS_PER_THREAD, the pool's cap). */
   get load(): number {
     return this.pending.size;
   }
