@@ -220,6 +220,91 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
     },
   );
 
+  it.runIf(dialect === 'postgres')(
+    'the trigger helpers become PL/pgSQL (plans kept per connection) with the same results, and down brings the SQL bodies back',
+    async () => {
+      const handle = await freshDatabase();
+      const migrator = createMigrator(handle.db, dialect);
+      const before = '2026-12-05T1200_sqlite_search_file';
+      expect((await migrator.migrateTo(before)).error).toBeUndefined();
+      // Inputs that reach every branch: nulls, topics that are not an array, data that is not
+      // an object, nesting, numbers and booleans, over-long facet values, punctuation, unicode.
+      const samples = [
+        [
+          't1',
+          '2026-11-25T10:00:00.000Z',
+          'Jordan Example',
+          '["billing","refund"]',
+          'Sum-up: ok!',
+          '{"email":"j@example.com","refund":{"amount":29,"ok":true},"tags":["a b"]}',
+          'Agent: héllo, 42 wörlds',
+        ],
+        ['t2', '2025-01-01T00:00:00.000Z', null, null, null, null, null],
+        [
+          't3',
+          '2025-01-01T00:00:00.000Z',
+          'x',
+          '"not an array"',
+          's',
+          '[1,2]',
+          `${'long '.repeat(50)}`,
+        ],
+        [
+          't4',
+          '2025-01-01T00:00:00.000Z',
+          'x',
+          `["${'v'.repeat(201)}","ok"]`,
+          's',
+          `{"big":"${'w'.repeat(201)}","n":1.5,"f":false,"z":null}`,
+          'Ωμέγα 東京 call',
+        ],
+      ] as const;
+      const results = async () => {
+        const out: unknown[] = [];
+        for (const [tenant, started, name, topics, summary, data, transcript] of samples) {
+          const { rows } = await sql<{ document: string; facets: string | null }>`
+            SELECT callmind_search_document(${tenant}, ${started}, ${name}, ${topics}, ${summary},
+                ${data}, ${transcript})::text AS document,
+              (SELECT string_agg(facet || '=' || value, '|' ORDER BY facet, value)
+                FROM callmind_facets(${topics}, ${data})) AS facets`.execute(handle.db);
+          out.push(rows[0]);
+        }
+        return out;
+      };
+      const languages = async () =>
+        (
+          await sql<{ proname: string; lanname: string }>`
+            SELECT p.proname, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+            WHERE p.proname IN ('callmind_search_document', 'callmind_json_words', 'callmind_facets')
+            ORDER BY p.proname`.execute(handle.db)
+        ).rows.map((row) => `${row.proname}:${row.lanname}`);
+
+      const asSql = await results();
+      expect(asSql.map((row) => (row as { document: string }).document)).toContainEqual(
+        expect.stringContaining("'refund':"),
+      );
+      expect(await languages()).toEqual([
+        'callmind_facets:sql',
+        'callmind_json_words:sql',
+        'callmind_search_document:sql',
+      ]);
+      await migrateToLatest(handle.db, dialect);
+      expect(await languages()).toEqual([
+        'callmind_facets:plpgsql',
+        'callmind_json_words:plpgsql',
+        'callmind_search_document:plpgsql',
+      ]);
+      expect(await results()).toEqual(asSql);
+      expect((await migrator.migrateTo(before)).error).toBeUndefined();
+      expect(await languages()).toEqual([
+        'callmind_facets:sql',
+        'callmind_json_words:sql',
+        'callmind_search_document:sql',
+      ]);
+      expect(await results()).toEqual(asSql);
+    },
+  );
+
   it('a migration that fails halfway leaves nothing of itself behind', async () => {
     const handle = await freshDatabase();
     const failing = new Migrator({
