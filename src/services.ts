@@ -11,11 +11,9 @@ import { createAgentRepository } from './modules/agents/agents.repository.js';
 import { createAgentService, type AgentService } from './modules/agents/agents.service.js';
 import { createCallRepository } from './modules/calls/calls.repository.js';
 import { createCallRollupRepository } from './modules/calls/call-rollups.repository.js';
-import { createPostgresCallWriteRepository } from './modules/calls/postgres-call-writes.repository.js';
 import { createCallService, type CallService } from './modules/calls/calls.service.js';
 import {
   createLocalCallWrites,
-  createPostgresCallWrites,
   createRemoteCallWrites,
   createSearchIndexWrites,
 } from './modules/calls/call-writes.js';
@@ -126,21 +124,18 @@ export function createServices({
   // With it, the search index is written on a connection and thread of its own, into its own
   // file, so that indexing never holds the calls' write lock (src/db/sqlite-search-file.ts).
   const searchIndexDb = writerThread === undefined ? undefined : database.searchIndexDb?.();
-  const callWriteDeps = {
-    calls: callRepository,
-    agents,
-    deliveries: webhookSigningRepository,
-    sequences: providerRepository,
-  };
   const callWrites =
-    dialect === 'postgres'
-      ? createPostgresCallWrites(transactor, callWriteDeps, createPostgresCallWriteRepository(db))
-      : writerThread === undefined || searchIndexDb === undefined
-        ? createLocalCallWrites(transactor, callWriteDeps)
-        : createRemoteCallWrites(
-            writerThread,
-            createSearchIndexWrites(searchIndexDb, createCallRepository(searchIndexDb, 'sqlite')),
-          );
+    writerThread === undefined || searchIndexDb === undefined
+      ? createLocalCallWrites(transactor, {
+          calls: callRepository,
+          agents,
+          deliveries: webhookSigningRepository,
+          sequences: providerRepository,
+        })
+      : createRemoteCallWrites(
+          writerThread,
+          createSearchIndexWrites(searchIndexDb, createCallRepository(searchIndexDb, 'sqlite')),
+        );
   const callStream = createCallStreamService({
     channel: database.changes,
     calls: callRepository,

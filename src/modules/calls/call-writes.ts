@@ -4,7 +4,7 @@
 // SQLITE_WRITE_THREAD=false) and on SQLite's writer thread, which gets the arguments by message
 // (src/db/sqlite-writer.ts). The caller computes `now` and the new call's id before the write.
 import type { Kysely, Transaction } from 'kysely';
-import type { CallRow, CallRowUpdate, Database } from '../../db/types.js';
+import type { CallRow, Database } from '../../db/types.js';
 import type { Transactor } from '../../db/transactor.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import type { AgentService } from '../agents/agents.service.js';
@@ -18,7 +18,6 @@ import {
   type Owner,
 } from './call-merge.js';
 import type { CallRepository, SearchIndexRound } from './calls.repository.js';
-import type { PostgresCallWriteRepository } from './postgres-call-writes.repository.js';
 import type { Call, CallStatus } from './calls.schemas.js';
 import { toCall } from './call-shape.js';
 
@@ -136,64 +135,6 @@ export interface CallWriteDeps {
   readonly sequences: SequenceClaims;
 }
 
-/** The checks and the merge of an ingest into its stored call, however the write runs. */
-function mergeIngest(
-  stored: CallRow,
-  { callSid, input, kind, now }: IngestWrite,
-  owner: Owner,
-): { changes: CallRowUpdate; merged: CallRow } {
-  if (input.agentId !== undefined && stored.agent_id !== '' && stored.agent_id !== input.agentId) {
-    throw new ConflictError(
-      'call_agent_mismatch',
-      `call ${callSid} already belongs to agent ${stored.agent_id}`,
-      [{ field: 'agentId', message: `does not match the call's agent ${stored.agent_id}` }],
-    );
-  }
-  // Webhooks are at-least-once and unordered: a late, lower status is ignored, not
-  // refused, and such a stale write only fills what is missing.
-  const fillOnly = statusRank(input.status ?? DEFAULT_STATUS[kind]) < statusRank(stored.status);
-  const { changes } = mergeIntoCall(stored, input, owner, now, { fillOnly });
-  return { changes, merged: { ...stored, ...changes } };
-}
-
-/** The checks and the merge of a status update (PATCH), however the write runs. */
-function mergeStatusUpdate(
-  stored: CallRow,
-  input: CallInput,
-  now: string,
-): { changes: CallRowUpdate; merged: CallRow } {
-  const { changes, statusRefused } = mergeIntoCall(
-    stored,
-    input,
-    { userId: stored.user_id, orgId: stored.org_id },
-    now,
-  );
-  if (statusRefused) {
-    throw new ConflictError(
-      'status_regression',
-      `call ${stored.id} is already ${stored.status}; its status cannot go back to ${input.status}`,
-      [{ field: 'status', message: `cannot move from ${stored.status} to ${input.status}` }],
-    );
-  }
-  return { changes, merged: { ...stored, ...changes } };
-}
-
-function mergedResult(merged: CallRow, changes: CallRowUpdate): IngestResult {
-  return {
-    call: toCall(merged),
-    created: false,
-    replayed: false,
-    outcome: Object.keys(changes).length > 0 ? 'merged' : 'duplicate',
-  };
-}
-
-function statusUpdateResult(merged: CallRow, changes: CallRowUpdate): StatusUpdateResult {
-  return {
-    call: toCall(merged),
-    outcome: Object.keys(changes).length > 0 ? 'merged' : 'duplicate',
-  };
-}
-
 /** Each write as a function of its transaction and its data. */
 export function callWriteSteps(deps: CallWriteDeps) {
   const { calls, agents, deliveries, sequences } = deps;
@@ -258,10 +199,25 @@ export function callWriteSteps(deps: CallWriteDeps) {
         // The conflicting row was deleted between our two statements; the sender may retry.
         throw new ConflictError('call_changed', `call ${callSid} changed concurrently; retry`);
       }
-      const { changes, merged } = mergeIngest(stored, write, owner);
+      if (
+        input.agentId !== undefined &&
+        stored.agent_id !== '' &&
+        stored.agent_id !== input.agentId
+      ) {
+        throw new ConflictError(
+          'call_agent_mismatch',
+          `call ${callSid} already belongs to agent ${stored.agent_id}`,
+          [{ field: 'agentId', message: `does not match the call's agent ${stored.agent_id}` }],
+        );
+      }
+      // Webhooks are at-least-once and unordered: a late, lower status is ignored, not
+      // refused, and such a stale write only fills what is missing.
+      const fillOnly = statusRank(input.status ?? DEFAULT_STATUS[kind]) < statusRank(stored.status);
+      const { changes } = mergeIntoCall(stored, input, owner, now, { fillOnly });
       if (Object.keys(changes).length > 0) {
         await callsInTrx.update(auth.tenantId, stored.id, changes);
       }
+      const merged: CallRow = { ...stored, ...changes };
       await callsInTrx.insertEvent({
         tenant_id: auth.tenantId,
         call_id: stored.id,
@@ -275,7 +231,12 @@ export function callWriteSteps(deps: CallWriteDeps) {
       if (delivery !== undefined) {
         await deliveriesInTrx.setDeliveryCall(auth.tenantId, delivery.webhookId, stored.id);
       }
-      return mergedResult(merged, changes);
+      return {
+        call: toCall(merged),
+        created: false,
+        replayed: false,
+        outcome: Object.keys(changes).length > 0 ? 'merged' : 'duplicate',
+      };
     },
 
     async updateStatus(
@@ -285,10 +246,23 @@ export function callWriteSteps(deps: CallWriteDeps) {
       const callsInTrx = calls.inTransaction(trx);
       const stored = await callsInTrx.getByIdForUpdate(tenantId, id);
       if (stored === undefined) throw callNotFound(id);
-      const { changes, merged } = mergeStatusUpdate(stored, input, now);
+      const { changes, statusRefused } = mergeIntoCall(
+        stored,
+        input,
+        { userId: stored.user_id, orgId: stored.org_id },
+        now,
+      );
+      if (statusRefused) {
+        throw new ConflictError(
+          'status_regression',
+          `call ${id} is already ${stored.status}; its status cannot go back to ${input.status}`,
+          [{ field: 'status', message: `cannot move from ${stored.status} to ${input.status}` }],
+        );
+      }
       if (Object.keys(changes).length > 0) {
         await callsInTrx.update(tenantId, id, changes);
       }
+      const merged = { ...stored, ...changes };
       await callsInTrx.insertEvent({
         tenant_id: tenantId,
         call_id: id,
@@ -299,7 +273,10 @@ export function callWriteSteps(deps: CallWriteDeps) {
         received_at: now,
         payload,
       });
-      return statusUpdateResult(merged, changes);
+      return {
+        call: toCall(merged),
+        outcome: Object.keys(changes).length > 0 ? 'merged' : 'duplicate',
+      };
     },
 
     ...searchIndexSteps(calls),
@@ -333,66 +310,6 @@ export function createLocalCallWrites(transactor: Transactor, deps: CallWriteDep
     indexSearch: (write) => transactor.write((trx) => steps.indexSearch(trx, write)),
     forgetIndexedSearch: (through) =>
       transactor.write((trx) => steps.forgetIndexedSearch(trx, through)),
-  };
-}
-
-/**
- * PostgreSQL: a new call in one statement and a merge in two, without a transaction around
- * them (postgres-call-writes.repository.ts, which says why). A merge applies only to the
- * version of the call it read. What they cannot settle (an unknown agent, a call being created
- * or changed by another request meanwhile) runs again as the locking transaction above, as do
- * signed deliveries and numbered callbacks, whose claims belong in the same transaction.
- */
-export function createPostgresCallWrites(
-  transactor: Transactor,
-  deps: CallWriteDeps,
-  statements: PostgresCallWriteRepository,
-): CallWrites {
-  const inTransaction = createLocalCallWrites(transactor, deps);
-  return {
-    ...inTransaction,
-    async ingest(write) {
-      if (write.delivery !== undefined || write.order !== undefined) {
-        return inTransaction.ingest(write);
-      }
-      const { auth, kind, input, now, payload } = write;
-      const event = { kind, receivedAt: now, payload };
-      const row = buildNewCall({
-        id: write.newId,
-        tenantId: auth.tenantId,
-        callSid: write.callSid,
-        // The agent's owner replaces it in the statement when the call names an agent.
-        owner: { userId: auth.userId, orgId: auth.orgId },
-        input,
-        defaultStatus: DEFAULT_STATUS[kind],
-        now,
-      });
-      const created = await statements.create(row, input.agentId, event);
-      if (created.kind === 'created') {
-        return { call: toCall(created.row), created: true, replayed: false, outcome: 'created' };
-      }
-      if (created.kind === 'exists') {
-        const { changes, merged } = mergeIngest(created.stored.row, write, created.owner);
-        const applied = await statements.mergeAtVersion(created.stored, changes, {
-          ...event,
-          statusAfter: merged.status,
-        });
-        if (applied) return mergedResult(merged, changes);
-      }
-      return inTransaction.ingest(write);
-    },
-    async updateStatus(write) {
-      const stored = await statements.read(write.tenantId, write.id);
-      if (stored === undefined) throw callNotFound(write.id);
-      const { changes, merged } = mergeStatusUpdate(stored.row, write.input, write.now);
-      const applied = await statements.mergeAtVersion(stored, changes, {
-        kind: 'status_update',
-        receivedAt: write.now,
-        payload: write.payload,
-        statusAfter: merged.status,
-      });
-      return applied ? statusUpdateResult(merged, changes) : inTransaction.updateStatus(write);
-    },
   };
 }
 
