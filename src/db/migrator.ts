@@ -15,7 +15,7 @@ import * as sqliteDeferredSearchIndex from './migrations/2026-12-04T1600_sqlite_
 import * as rollupAutovacuum from './migrations/2026-12-05T1000_rollup_autovacuum.js';
 import * as providerWebhooks from './migrations/2026-12-05T1100_provider_webhooks.js';
 import * as sqliteSearchFile from './migrations/2026-12-05T1200_sqlite_search_file.js';
-import * as postgresCachedTriggerHelpers from './migrations/2026-12-06T1000_postgres_cached_trigger_helpers.js';
+import * as postgresJsonWordsPlpgsql from './migrations/2026-12-06T1000_postgres_json_words_plpgsql.js';
 import {
   openDatabase,
   type DatabaseConfig,
@@ -46,7 +46,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-12-05T1000_rollup_autovacuum': rollupAutovacuum,
   '2026-12-05T1100_provider_webhooks': providerWebhooks,
   '2026-12-05T1200_sqlite_search_file': sqliteSearchFile,
-  '2026-12-06T1000_postgres_cached_trigger_helpers': postgresCachedTriggerHelpers,
+  '2026-12-06T1000_postgres_json_words_plpgsql': postgresJsonWordsPlpgsql,
 };
 
 export function createMigrator(

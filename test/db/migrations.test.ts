@@ -221,14 +221,14 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
   );
 
   it.runIf(dialect === 'postgres')(
-    'the trigger helpers become PL/pgSQL (plans kept per connection) with the same results, and down brings the SQL bodies back',
+    'callmind_json_words becomes PL/pgSQL (its plan kept per connection) with the same search documents, and down brings the SQL body back',
     async () => {
       const handle = await freshDatabase();
       const migrator = createMigrator(handle.db, dialect);
       const before = '2026-12-05T1200_sqlite_search_file';
       expect((await migrator.migrateTo(before)).error).toBeUndefined();
       // Inputs that reach every branch: nulls, topics that are not an array, data that is not
-      // an object, nesting, numbers and booleans, over-long facet values, punctuation, unicode.
+      // an object, nesting, numbers and booleans, long values, punctuation, unicode.
       const samples = [
         [
           't1',
@@ -262,11 +262,11 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
       const results = async () => {
         const out: unknown[] = [];
         for (const [tenant, started, name, topics, summary, data, transcript] of samples) {
-          const { rows } = await sql<{ document: string; facets: string | null }>`
+          const { rows } = await sql<{ document: string; topicWords: string; dataWords: string }>`
             SELECT callmind_search_document(${tenant}, ${started}, ${name}, ${topics}, ${summary},
                 ${data}, ${transcript})::text AS document,
-              (SELECT string_agg(facet || '=' || value, '|' ORDER BY facet, value)
-                FROM callmind_facets(${topics}, ${data})) AS facets`.execute(handle.db);
+              callmind_json_words(${topics}::jsonb) AS "topicWords",
+              callmind_json_words(${data}::jsonb) AS "dataWords"`.execute(handle.db);
           out.push(rows[0]);
         }
         return out;
@@ -290,9 +290,9 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
       ]);
       await migrateToLatest(handle.db, dialect);
       expect(await languages()).toEqual([
-        'callmind_facets:plpgsql',
+        'callmind_facets:sql',
         'callmind_json_words:plpgsql',
-        'callmind_search_document:plpgsql',
+        'callmind_search_document:sql',
       ]);
       expect(await results()).toEqual(asSql);
       expect((await migrator.migrateTo(before)).error).toBeUndefined();
