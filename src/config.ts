@@ -60,6 +60,11 @@ export interface Config {
   };
   /** Group commit: how many writes may share one SQLite transaction (1 = a commit per request). */
   readonly writeBatchMax: number;
+  /**
+   * HEAVY_READS_AT_ONCE: searches and stats this instance answers at once; more wait in line,
+   * first come first served. 0: no limit.
+   */
+  readonly heavyReadsAtOnce: number;
   readonly maintenance: {
     /** Days a call is kept after it started, for tenants without their own setting; 0: forever. */
     readonly retentionDays: number;
@@ -283,6 +288,14 @@ export function loadConfig(env: Env = process.env): Config {
     10_000,
     problems,
   );
+  const heavyReadsAtOnce = parseInteger(
+    read('HEAVY_READS_AT_ONCE'),
+    'HEAVY_READS_AT_ONCE',
+    8,
+    0,
+    10_000,
+    problems,
+  );
 
   const poolMax = parseInteger(
     read('DATABASE_POOL_MAX'),
@@ -423,6 +436,7 @@ export function loadConfig(env: Env = process.env): Config {
       writeThreadCacheMb: sqliteWriteThreadCacheMb,
     }),
     writeBatchMax,
+    heavyReadsAtOnce,
     metrics: Object.freeze({ enabled: metricsToken !== undefined || devMode, token: metricsToken }),
     providers,
     postgres: Object.freeze({ poolMax, connectTimeoutMs, statementTimeoutMs, parallelWorkers }),

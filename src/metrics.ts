@@ -6,6 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DatabaseHandle, PoolStats } from './db/database.js';
 import type { GroupCommitQueue } from './db/transactor.js';
+import type { ConcurrencyGate } from './lib/concurrency-gate.js';
 
 /** Where a write came from: POST /api/call-history and PATCH …/status, or the two webhooks. */
 export type IngestSource = 'api' | 'webhook';
@@ -41,9 +42,11 @@ export interface MetricsDeps {
    * The metrics add them up.
    */
   readonly groupCommits: readonly GroupCommitQueue[];
+  /** Where searches and stats wait their turn (HEAVY_READS_AT_ONCE); none when unlimited. */
+  readonly heavyReads?: ConcurrencyGate | undefined;
 }
 
-export function createMetrics({ database, groupCommits }: MetricsDeps): Metrics {
+export function createMetrics({ database, groupCommits, heavyReads }: MetricsDeps): Metrics {
   const registry = new Registry();
   // Process figures (CPU, memory, GC, handles) and nodejs_eventloop_lag_* (how long a callback
   // waits for the event loop: what a slow synchronous SQLite read costs everyone else).
@@ -75,6 +78,7 @@ export function createMetrics({ database, groupCommits }: MetricsDeps): Metrics 
   }
 
   registerDatabaseMetrics(registry, database, groupCommits);
+  if (heavyReads !== undefined) registerHeavyReadMetrics(registry, heavyReads);
 
   return {
     registry,
@@ -87,6 +91,26 @@ export function createMetrics({ database, groupCommits }: MetricsDeps): Metrics 
       ingest.inc({ source, outcome });
     },
   };
+}
+
+/** Searches and stats running and waiting their turn (HEAVY_READS_AT_ONCE), read on each scrape. */
+function registerHeavyReadMetrics(registry: Registry, heavyReads: ConcurrencyGate): void {
+  new Gauge({
+    name: 'callmind_heavy_reads_running',
+    help: `Searches and stats being answered (at most HEAVY_READS_AT_ONCE, here ${heavyReads.limit})`,
+    registers: [registry],
+    collect() {
+      this.set(heavyReads.active);
+    },
+  });
+  new Gauge({
+    name: 'callmind_heavy_reads_waiting',
+    help: 'Searches and stats waiting for their turn (above 0: HEAVY_READS_AT_ONCE are running)',
+    registers: [registry],
+    collect() {
+      this.set(heavyReads.queued);
+    },
+  });
 }
 
 /**

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import type { DatabaseHandle, Dialect } from './db/database.js';
 import { moduleBeside } from './db/sqlite-writer.js';
 import { DirectTransactor, GroupCommitTransactor, type Transactor } from './db/transactor.js';
+import { ConcurrencyGate } from './lib/concurrency-gate.js';
 import { systemClock, type Clock } from './lib/time.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAgentRepository } from './modules/agents/agents.repository.js';
@@ -142,6 +143,8 @@ export function createServices({
     settings: callStreamSettings,
   });
   const publishChange = (change: CallChange) => callStream.publish(change);
+  const heavyReads =
+    config.heavyReadsAtOnce === 0 ? undefined : new ConcurrencyGate(config.heavyReadsAtOnce);
   const calls = createCallService({
     calls: callRepository,
     transactor,
@@ -150,6 +153,7 @@ export function createServices({
     exportWalkSizes,
     publishChange,
     searchIndexBatch: config.maintenance.searchIndexBatch,
+    heavyReads,
   });
   const maintenance = createMaintenanceService({
     maintenance: createMaintenanceRepository(db, dialect),
@@ -196,6 +200,7 @@ export function createServices({
     maintenance,
     metrics: createMetrics({
       database,
+      heavyReads,
       groupCommits: [
         ...(transactor instanceof GroupCommitTransactor ? [transactor] : []),
         ...(writerThread === undefined ? [] : [writerThread]),

@@ -34,6 +34,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('answers 8 searches and stats at once unless HEAVY_READS_AT_ONCE says otherwise (0: no limit)', () => {
+    expect(loadConfig({}).heavyReadsAtOnce).toBe(8);
+    expect(loadConfig({ HEAVY_READS_AT_ONCE: '0' }).heavyReadsAtOnce).toBe(0);
+    expect(loadConfig({ HEAVY_READS_AT_ONCE: '32' }).heavyReadsAtOnce).toBe(32);
+    for (const bad of ['-1', 'many', '1.5']) {
+      expect(() => loadConfig({ HEAVY_READS_AT_ONCE: bad })).toThrow(/HEAVY_READS_AT_ONCE/);
+    }
+  });
+
   it('PostgreSQL starts no parallel workers unless DATABASE_PARALLEL_WORKERS says so', () => {
     expect(loadConfig({}).postgres.parallelWorkers).toBe(0);
     expect(loadConfig({ DATABASE_PARALLEL_WORKERS: '2' }).postgres.parallelWorkers).toBe(2);

@@ -1,5 +1,6 @@
 // Call ingest and reads. Never sees a request or reply: it takes the caller's AuthContext and
 // validated input, and returns API shapes or throws AppErrors.
+import type { ConcurrencyGate } from '../../lib/concurrency-gate.js';
 import { joinJsonText } from '../../lib/json-text.js';
 import type { Transactor } from '../../db/transactor.js';
 import type { CallEventRow } from '../../db/types.js';
@@ -72,6 +73,12 @@ export interface CallServiceDeps {
   readonly publishChange: (change: CallChange) => void;
   /** SQLite: calls indexed for search per write transaction (config SEARCH_INDEX_BATCH). */
   readonly searchIndexBatch: number;
+  /**
+   * Where searches and stats wait their turn (config HEAVY_READS_AT_ONCE); undefined: they
+   * never wait. Each holds its rows (a search page's 51 transcripts) until answered, so the
+   * number at once, not the number of clients, sets the memory they take.
+   */
+  readonly heavyReads?: ConcurrencyGate | undefined;
 }
 
 type IngestBody = CreateCallBody | CallStartedWebhookBody | CallCompletedWebhookBody;
@@ -86,7 +93,11 @@ export function createCallService({
   exportWalkSizes = EXPORT_WALK,
   publishChange,
   searchIndexBatch,
+  heavyReads,
 }: CallServiceDeps) {
+  const heavyRead = <T>(task: () => Promise<T>): Promise<T> =>
+    heavyReads === undefined ? task() : heavyReads.run(task);
+
   /**
    * Indexes the calls waiting for the search index when it was called (not those noted since,
    * so a search under steady writes still ends), in batches of `searchIndexBatch`, stopping
@@ -149,6 +160,31 @@ export function createCallService({
       (keys) => read(auth.tenantId, keys),
       exportWalkSizes,
     );
+  }
+
+  /** The stats' reads and their sums, for a valid filter and time zone. */
+  async function statsOf(
+    tenantId: string,
+    filter: CallFilter,
+    { tz, bucket }: { tz: string; bucket: NonNullable<CallStatsQuery['bucket']> },
+  ): Promise<CallStats> {
+    await searchable(filter);
+    const zone = new ZoneOffsets(tz);
+    const [slots, agentsSeen, durations] = await Promise.all([
+      calls.statsBySlot(tenantId, filter, { zone, bucket }),
+      calls.statsByAgent(tenantId, filter),
+      calls.durationDistribution(tenantId, filter, [50, 90]),
+    ]);
+    const [p50, p90] = durations.percentiles;
+    return buildStats({
+      slots,
+      agents: agentsSeen,
+      duration: { p50: p50 ?? null, p90: p90 ?? null, bins: durations.bins },
+      bucket,
+      zone,
+      from: filter.from,
+      to: filter.to,
+    });
   }
 
   const service = {
@@ -244,7 +280,7 @@ export function createCallService({
     async listJson(auth: AuthContext, query: ListCallsQuery): Promise<string | Buffer> {
       const { filter, sort, limit, after } = listRequest(query);
       if (filter.search !== undefined || sort === 'relevance') {
-        return JSON.stringify(await service.list(auth, query));
+        return heavyRead(async () => JSON.stringify(await service.list(auth, query)));
       }
       const [rows, total] = await Promise.all([
         calls.listJson(auth.tenantId, filter, {
@@ -349,24 +385,8 @@ export function createCallService({
           { field: 'tz', message: 'must be an IANA time zone such as Europe/Lisbon or UTC' },
         ]);
       }
-      await searchable(filter);
-      const zone = new ZoneOffsets(tz);
-      const bucket = query.bucket ?? 'day';
-      const [slots, agentsSeen, durations] = await Promise.all([
-        calls.statsBySlot(auth.tenantId, filter, { zone, bucket }),
-        calls.statsByAgent(auth.tenantId, filter),
-        calls.durationDistribution(auth.tenantId, filter, [50, 90]),
-      ]);
-      const [p50, p90] = durations.percentiles;
-      return buildStats({
-        slots,
-        agents: agentsSeen,
-        duration: { p50: p50 ?? null, p90: p90 ?? null, bins: durations.bins },
-        bucket,
-        zone,
-        from: filter.from,
-        to: filter.to,
-      });
+      // A bad query is answered at once; only valid ones wait in line for the reads.
+      return heavyRead(() => statsOf(auth.tenantId, filter, { tz, bucket: query.bucket ?? 'day' }));
     },
 
     /** The CSV export's pages of calls: the list's filters, newest first. */
