@@ -16,6 +16,7 @@ import * as rollupAutovacuum from './migrations/2026-12-05T1000_rollup_autovacuu
 import * as providerWebhooks from './migrations/2026-12-05T1100_provider_webhooks.js';
 import * as sqliteSearchFile from './migrations/2026-12-05T1200_sqlite_search_file.js';
 import * as postgresJsonWordsPlpgsql from './migrations/2026-12-06T1000_postgres_json_words_plpgsql.js';
+import * as postgresSearchDocumentInline from './migrations/2026-12-06T1200_postgres_search_document_inline.js';
 import {
   openDatabase,
   type DatabaseConfig,
@@ -47,6 +48,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-12-05T1100_provider_webhooks': providerWebhooks,
   '2026-12-05T1200_sqlite_search_file': sqliteSearchFile,
   '2026-12-06T1000_postgres_json_words_plpgsql': postgresJsonWordsPlpgsql,
+  '2026-12-06T1200_postgres_search_document_inline': postgresSearchDocumentInline,
 };
 
 export function createMigrator(

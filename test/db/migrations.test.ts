@@ -297,6 +297,65 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
     },
   );
 
+  it.runIf(dialect === 'postgres')(
+    'search documents are kept in their row from T1200 on, those before where they were, and down puts the TOAST default back',
+    async () => {
+      const handle = await freshDatabase();
+      const migrator = createMigrator(handle.db, dialect);
+      const before = '2026-12-06T1000_postgres_json_words_plpgsql';
+      expect((await migrator.migrateTo(before)).error).toBeUndefined();
+      // Three hundred different words: a document of about 5 KB that compresses little, over the
+      // 2 KB at which PostgreSQL moves a value to TOAST unless told otherwise, and within a page.
+      const words = Array.from(
+        { length: 300 },
+        (_, i) => `w${i.toString(36)}q${((i * 7919) % 46656).toString(36)}`,
+      );
+      const calls = createCallRepository(handle.db, dialect);
+      const tenant = uniqueId('org_');
+      const toastTable = (
+        await sql<{ name: string }>`
+          SELECT reltoastrelid::regclass::text AS name FROM pg_class
+          WHERE oid = 'call_search'::regclass`.execute(handle.db)
+      ).rows[0]!.name;
+      const toastChunks = async () =>
+        Number(
+          (
+            await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.raw(toastTable)}`.execute(
+              handle.db,
+            )
+          ).rows[0]!.n,
+        );
+      /** Writes a call; says whether its row sent anything to TOAST ('toast') or not ('row'). */
+      const write = async (ids: string[]) => {
+        const chunksBefore = await toastChunks();
+        const row = newCallRow(tenant, { transcript: words.join(' '), status: 'completed' });
+        expect(await calls.insertIfAbsent(row)).toBeDefined();
+        ids.push(row.id);
+        return (await toastChunks()) > chunksBefore ? 'toast' : 'row';
+      };
+      const storage = async () =>
+        (
+          await sql<{ attstorage: string }>`
+            SELECT attstorage FROM pg_attribute
+            WHERE attrelid = 'call_search'::regclass AND attname = 'document'`.execute(handle.db)
+        ).rows[0]!.attstorage;
+
+      const ids: string[] = [];
+      expect([await storage(), await write(ids)]).toEqual(['x', 'toast']);
+      await migrateToLatest(handle.db, dialect);
+      const chunksKept = await toastChunks();
+      expect([await storage(), await write(ids)]).toEqual(['m', 'row']);
+      expect(await toastChunks()).toBe(chunksKept);
+      // Both are found: the document in its row and the one left in TOAST.
+      const { rows } = await sql<{ id: string }>`
+        SELECT call_id AS id FROM call_search
+        WHERE document @@ to_tsquery('simple', ${words[1]!}) ORDER BY 1`.execute(handle.db);
+      expect(rows.map((row) => row.id)).toEqual([...ids].sort());
+      expect((await migrator.migrateTo(before)).error).toBeUndefined();
+      expect([await storage(), await write(ids)]).toEqual(['x', 'toast']);
+    },
+  );
+
   it('a migration that fails halfway leaves nothing of itself behind', async () => {
     const handle = await freshDatabase();
     const failing = new Migrator({
