@@ -10,6 +10,8 @@ import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js
 
 const WORD = 'kumquat';
 const CALLS = 3;
+/** How long to wait for requests to reach the line: generous, for a machine running many tests. */
+const WAIT = { timeout: 10_000, interval: 20 };
 
 describe.each(TEST_DIALECTS)('searches and stats wait their turn (%s)', (dialect) => {
   let t: TestApp;
@@ -82,10 +84,16 @@ describe.each(TEST_DIALECTS)('searches and stats wait their turn (%s)', (dialect
     let released = false;
     try {
       const firstSearch = get(`/api/call-history?q=${WORD}`);
-      await vi.waitFor(async () => expect(await gauges()).toEqual({ running: 1, waiting: 0 }));
+      await vi.waitFor(
+        async () => expect(await gauges()).toEqual({ running: 1, waiting: 0 }),
+        WAIT,
+      );
       const secondSearch = get(`/api/call-history?q=${WORD}&sort=relevance`);
       const stats = get('/api/call-history/stats?tz=Europe/Lisbon');
-      await vi.waitFor(async () => expect(await gauges()).toEqual({ running: 1, waiting: 2 }));
+      await vi.waitFor(
+        async () => expect(await gauges()).toEqual({ running: 1, waiting: 2 }),
+        WAIT,
+      );
 
       // Not in line: a page of the list, and stats whose query is refused anyway.
       const page = await get('/api/call-history?limit=10');
