@@ -15,22 +15,20 @@
 import { sql, type Kysely } from 'kysely';
 import type { MigrationDialect } from '../migrator.js';
 
+/** Every column of call_search: the document, and the short ones that would go instead. */
+const COLUMNS = ['call_id', 'tenant_id', 'started_at', 'document'] as const;
+
+function setStorage(db: Kysely<any>, storage: 'MAIN' | 'EXTENDED'): Promise<unknown> {
+  const changes = COLUMNS.map((column) => `ALTER COLUMN ${column} SET STORAGE ${storage}`);
+  return sql`ALTER TABLE call_search ${sql.raw(changes.join(', '))}`.execute(db);
+}
+
 export async function up(db: Kysely<any>, dialect: MigrationDialect): Promise<void> {
   if (dialect !== 'postgres') return;
-  await sql`
-    ALTER TABLE call_search
-      ALTER COLUMN call_id SET STORAGE MAIN,
-      ALTER COLUMN tenant_id SET STORAGE MAIN,
-      ALTER COLUMN started_at SET STORAGE MAIN,
-      ALTER COLUMN document SET STORAGE MAIN`.execute(db);
+  await setStorage(db, 'MAIN');
 }
 
 export async function down(db: Kysely<any>, dialect: MigrationDialect): Promise<void> {
   if (dialect !== 'postgres') return;
-  await sql`
-    ALTER TABLE call_search
-      ALTER COLUMN call_id SET STORAGE EXTENDED,
-      ALTER COLUMN tenant_id SET STORAGE EXTENDED,
-      ALTER COLUMN started_at SET STORAGE EXTENDED,
-      ALTER COLUMN document SET STORAGE EXTENDED`.execute(db);
+  await setStorage(db, 'EXTENDED');
 }
