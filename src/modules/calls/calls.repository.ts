@@ -221,15 +221,16 @@ function listedJsonFields(withTranscript: boolean): readonly JsonField[] {
   return withTranscript ? LISTED_JSON_FIELDS_WITH_TRANSCRIPT : LISTED_JSON_FIELDS;
 }
 
-const LISTED_JSON_FIELDS: readonly JsonField[] = [
-  ...CALL_JSON_FIELDS.filter(([key]) => key !== 'transcript'),
-  ['hasTranscript', 'transcript', 'present'],
-];
+const FIELDS_BUT_TRANSCRIPT = CALL_JSON_FIELDS.filter(([key]) => key !== 'transcript');
+const HAS_TRANSCRIPT_FIELD: JsonField = ['hasTranscript', 'transcript', 'present'];
+
+// Two constants, not arrays made per call: callJson keeps its SQL per field list.
+const LISTED_JSON_FIELDS: readonly JsonField[] = [...FIELDS_BUT_TRANSCRIPT, HAS_TRANSCRIPT_FIELD];
 
 const LISTED_JSON_FIELDS_WITH_TRANSCRIPT: readonly JsonField[] = [
-  ...CALL_JSON_FIELDS.filter(([key]) => key !== 'transcript'),
+  ...FIELDS_BUT_TRANSCRIPT,
   ['transcript', 'transcript', 'value'],
-  ['hasTranscript', 'transcript', 'present'],
+  HAS_TRANSCRIPT_FIELD,
 ];
 
 /**
