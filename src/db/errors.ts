@@ -28,7 +28,7 @@ const TRANSIENT_SOCKET_CODES = new Set([
   'ENOTFOUND',
 ]);
 // pg's pool and client report these without a code; "Query read timeout" is a connection that
-// went silent (query_timeout).
+// went silent (src/db/query-deadlines.ts; query_timeout on the change channel's connection).
 const TRANSIENT_PG_MESSAGES =
   /timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|Query read timeout|Client was closed/i;
 
