@@ -1,6 +1,7 @@
 // Which pg clients go back to the pool after a checkout and which are destroyed: a client that
 // failed for connection reasons, or that Kysely asks to discard (its ROLLBACK failed, so the
 // session may still be inside the transaction), must never serve the next request.
+import type { PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { destroyingBrokenClients } from '../../src/db/database.js';
@@ -24,7 +25,7 @@ describe.runIf(TEST_DIALECTS.includes('postgres'))('PostgreSQL clients after a c
     pool.on('error', () => {});
     return destroyingBrokenClients(pool);
   };
-  const backendPid = async (client: Awaited<ReturnType<ReturnType<typeof poolOfOne>['connect']>>) =>
+  const backendPid = async (client: PostgresPoolClient) =>
     ((await client.query('SELECT pg_backend_pid() AS pid', [])) as { rows: Array<{ pid: number }> })
       .rows[0]!.pid;
 
