@@ -292,11 +292,10 @@ async function inProcess(fixture: Fixture): Promise<{ mixes: ListMix[]; sizes: A
     sizes.statsBytes = Buffer.byteLength(
       JSON.stringify(await services.calls.stats(DEV_AUTH_CONTEXT, year)),
     );
-    for await (const page of await services.calls.exportPages(DEV_AUTH_CONTEXT, {})) {
-      sizes.exportPageBytes =
-        (Buffer.byteLength(page.map((call) => `${JSON.stringify(call)}\n`).join('')) /
-          Math.max(1, page.length)) *
-        EXPORT_PAGE_ROWS;
+    for await (const page of await services.calls.exportNdjson(DEV_AUTH_CONTEXT, {})) {
+      const bytes = Buffer.from(page);
+      const rows = bytes.reduce((lines, byte) => (byte === 0x0a ? lines + 1 : lines), 0);
+      sizes.exportPageBytes = (bytes.length / Math.max(1, rows)) * EXPORT_PAGE_ROWS;
       break;
     }
 

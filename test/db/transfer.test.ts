@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportData, importData } from '../../src/cli/commands.js';
 import { operatorAuthContext } from '../../src/modules/identity/identity.js';
 import { callStartBody, completionBody, newCallSid } from '../factories.js';
+import { parseCsv } from '../setup/csv.js';
 import { createTestApp, makeTempDir, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 
 const readExport = (file: string) =>
@@ -125,6 +126,43 @@ describe('export and import', () => {
     expect(withoutIds(events)).toEqual(withoutIds(original));
   });
 
+  it.each(TEST_DIALECTS)(
+    'stores imported topics and collectedData as the API writes them, so the CSV export shows them so (%s)',
+    async (dialect) => {
+      await exportData(source.config, file('spaced-source.ndjson'));
+      const callLine = fs
+        .readFileSync(file('spaced-source.ndjson'), 'utf8')
+        .split('\n')
+        .find((line) => line.startsWith('{"kind":"call"'));
+      const call = JSON.parse(callLine!);
+      const id = `${call.row.id}spaced`;
+      const row = {
+        ...call.row,
+        id,
+        call_sid: `${call.row.call_sid}spaced`,
+        topics: '[ "billing" ,\n "=refund" ]',
+        collected_data: '{ "plan" : "pro", "seats": 1.50, "note": "caf\\u00e9" }',
+      };
+      fs.writeFileSync(
+        file('spaced.ndjson'),
+        `{"kind":"callmind-export","version":1,"exportedAt":"x"}\n${JSON.stringify({ ...call, row, events: [] })}\n`,
+      );
+      const app = await createTestApp(dialect);
+      apps.push(app);
+      await importData(app.config, file('spaced.ndjson'));
+      const res = await app.app.inject({
+        method: 'GET',
+        url: `/api/call-history/export?format=csv&agentId=${row.agent_id}`,
+      });
+      const [header, ...rows] = parseCsv(res.body);
+      const cells = rows.find((cells) => cells[header!.indexOf('id')] === id)!;
+      expect(cells[header!.indexOf('topics')]).toBe('billing; =refund');
+      expect(cells[header!.indexOf('collectedData')]).toBe(
+        '{"plan":"pro","seats":1.5,"note":"café"}',
+      );
+    },
+  );
+
   it('refuses a file that is not an export, naming the line', async () => {
     fs.writeFileSync(
       file('bad.ndjson'),
@@ -145,6 +183,8 @@ describe('export and import', () => {
       ['collected_data', '[1,2]'],
       ['started_at', 'yesterday'],
       ['duration', -1],
+      ['cost_micros', 1.5],
+      ['cost_micros', 1_000_000_000_001],
     ] as const) {
       const edited = { ...call, row: { ...call.row, id: `${call.row.id}x`, [column]: bad } };
       fs.writeFileSync(

@@ -5,6 +5,8 @@ import type { Call } from '../../src/modules/calls/calls.schemas.js';
 import { newCallSid, prng, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
 import { parseCsv } from '../setup/csv.js';
+import { csvRow } from '../../src/lib/csv.js';
+import { CSV_COLUMNS } from '../../src/modules/calls/calls.export.js';
 import { expectStatsOf } from '../stats-model.js';
 
 type Params = Record<string, string | string[]>;
@@ -623,6 +625,70 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     for (const id of ids) {
       await t.app.inject({ method: 'DELETE', url: `/api/call-history/${id}` });
     }
+  });
+
+  it('each CSV row is csvRow of the call as GET returns it, whatever its values', async () => {
+    // The database writes these rows (calls.repository.ts, callCsv): cells it must quote,
+    // neutralise or leave alone, numbers it must write as JavaScript does, JSON it embeds.
+    const agentId = 'agent_csv';
+    const odd = [
+      {
+        callerName: '=HYPERLINK("http://evil","x")',
+        duration: 0.1 + 0.2,
+        cost: 0.000001,
+        summary: '-2+3, then "quoted"\r\nand a new line',
+        topics: ['+topic', 'b, "c"', 'ünïcödé 😀'],
+        collectedData: {
+          nested: { list: [1, 2.5, -0.1, true, null, 'x'], empty: {} },
+          big: 123456789012,
+          tiny: 1e-7,
+          text: 'a "quote", a comma',
+        },
+        transcript: '@agent: hi\nCaller: "hello"',
+      },
+      { duration: 1e-7, cost: 999_999.999999, topics: [], collectedData: {}, summary: '\tcmd' },
+      { duration: 86_399.999, cost: 2, callerName: '\rcarriage', summary: 'plain' },
+      { duration: 0, cost: 0, transcript: ' ', summary: '"' },
+      { duration: 12.345678901234567, cost: 1234.56789, topics: ['@one'], summary: 'a,b' },
+    ];
+    const ids: string[] = [];
+    for (const [index, fields] of odd.entries()) {
+      const created = await ingest({
+        agentId,
+        callSid: newCallSid(),
+        callerNumber: '+14155550100',
+        status: 'completed',
+        startedAt: new Date(Date.UTC(2033, 0, 1) + index * 1000).toISOString(),
+        ...fields,
+      });
+      ids.push(created.id);
+    }
+    // One null at least in every nullable field; it starts now, before the calls above.
+    const bare = await ingest({ agentId, callSid: newCallSid() });
+    const csv = await exportOf({ agentId, format: 'csv' });
+    expect(csv.status).toBe(200);
+    const expected = [csvRow(CSV_COLUMNS)];
+    for (const id of [...ids.reverse(), bare.id]) {
+      const call = (
+        await t.app.inject({ method: 'GET', url: `/api/call-history/${id}` })
+      ).json<Call>();
+      expected.push(
+        csvRow(
+          CSV_COLUMNS.map((column) =>
+            column === 'topics'
+              ? call.topics.join('; ')
+              : column === 'collectedData'
+                ? Object.keys(call.collectedData).length === 0
+                  ? ''
+                  : JSON.stringify(call.collectedData)
+                : call[column],
+          ),
+        ),
+      );
+    }
+    expect(csv.text).toBe(expected.join(''));
+    for (const id of [...ids, bare.id])
+      await t.app.inject({ method: 'DELETE', url: `/api/call-history/${id}` });
   });
 
   it('each listed call is the call as GET returns it, whatever its values and the plan', async () => {

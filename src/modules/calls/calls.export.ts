@@ -1,13 +1,18 @@
 // The export's two formats, written a page at a time so memory stays flat however many calls
-// there are: NDJSON (one call record per line, as the API returns it, built by the database:
-// see callJson in calls.repository.ts) and CSV, built here.
+// there are: NDJSON (one call record per line, as the API returns it) and CSV (one row per call,
+// cells as csvRow writes them), both built by the database (callJson and callCsv in
+// calls.repository.ts) and only joined here.
 import { csvRow } from '../../lib/csv.js';
-import type { CallKey, PagePosition } from './calls.repository.js';
+import type { JsonText } from '../../lib/json-text.js';
+import type { CallCsvRow, CallKey, PagePosition } from './calls.repository.js';
 import type { Call } from './calls.schemas.js';
 
 export type ExportFormat = 'csv' | 'ndjson';
 
-/** CSV columns, in order; topics are joined with "; ", collectedData is JSON. */
+/**
+ * CSV columns, in order: each cell is csvCell of the call's value, but topics are joined with
+ * "; ", an empty collectedData is an empty cell and any other is its JSON.
+ */
 export const CSV_COLUMNS = [
   'id',
   'callSid',
@@ -33,30 +38,41 @@ export const CSV_COLUMNS = [
   'updatedAt',
 ] as const satisfies ReadonlyArray<keyof Call>;
 
-function csvValues(call: Call): Array<string | number | null> {
-  return CSV_COLUMNS.map((column) => {
-    switch (column) {
-      case 'topics':
-        return call.topics.join('; ');
-      case 'collectedData':
-        return Object.keys(call.collectedData).length === 0
-          ? ''
-          : JSON.stringify(call.collectedData);
-      default:
-        return call[column];
-    }
-  });
-}
+export type CsvColumn = (typeof CSV_COLUMNS)[number];
 
 export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
   csv: 'text/csv; charset=utf-8',
   ndjson: 'application/x-ndjson; charset=utf-8',
 };
 
-/** One CSV text chunk per page of calls, after the header row. */
-export async function* csvChunks(pages: AsyncIterable<Call[]>): AsyncGenerator<string> {
+/** The header row, then one chunk per page of rows. */
+export async function* csvChunks(
+  pages: AsyncIterable<readonly CallCsvRow[]>,
+): AsyncGenerator<string | Buffer> {
   yield csvRow(CSV_COLUMNS);
-  for await (const page of pages) yield page.map((call) => csvRow(csvValues(call))).join('');
+  for await (const page of pages) yield csvPage(page);
+}
+
+/**
+ * A page of rows as one chunk: each row's text with its duration written in between (as
+ * String(n), JavaScript's shortest exact form). Bytes when a SQLite reader thread sent them,
+ * copied once and never decoded; else a string.
+ */
+export function csvPage(rows: readonly CallCsvRow[]): string | Buffer {
+  const durationOf = (row: CallCsvRow) => (row.duration === null ? '' : String(row.duration));
+  if (rows.every((row) => typeof row.line === 'string' && typeof row.line_end === 'string')) {
+    return rows
+      .map((row) => `${row.line as string}${durationOf(row)}${row.line_end as string}`)
+      .join('');
+  }
+  const bytes = (text: JsonText) => (typeof text === 'string' ? Buffer.from(text) : text);
+  const chunks: Uint8Array[] = [];
+  for (const row of rows) {
+    chunks.push(bytes(row.line));
+    if (row.duration !== null) chunks.push(Buffer.from(String(row.duration)));
+    chunks.push(bytes(row.line_end));
+  }
+  return Buffer.concat(chunks);
 }
 
 /** How an export walks the calls (see exportWalk). */

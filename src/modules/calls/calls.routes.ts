@@ -147,7 +147,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       const chunks =
         format === 'ndjson'
           ? await calls.exportNdjson(request.auth, request.query)
-          : csvChunks(await calls.exportPages(request.auth, request.query));
+          : csvChunks(await calls.exportCsv(request.auth, request.query));
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       void reply
         .header('content-type', EXPORT_CONTENT_TYPES[format])

@@ -23,7 +23,7 @@ import {
   type StatusUpdateResult,
 } from './call-writes.js';
 import type { CallChange } from './call-stream.js';
-import type { CallKey, CallRepository, ListedCallRow } from './calls.repository.js';
+import type { CallCsvRow, CallKey, CallRepository, ListedCallRow } from './calls.repository.js';
 import { EXPORT_WALK, exportWalk, type ExportWalkSizes } from './calls.export.js';
 import { parseCallFilter, searchMatches, type CallFilter } from './call-query.js';
 import { buildStats } from './call-stats.js';
@@ -389,12 +389,15 @@ export function createCallService({
       return heavyRead(() => statsOf(auth.tenantId, filter, { tz, bucket: query.bucket ?? 'day' }));
     },
 
-    /** The CSV export's pages of calls: the list's filters, newest first. */
-    async exportPages(auth: AuthContext, query: CallExportQuery): Promise<AsyncIterable<Call[]>> {
-      const pages = await exportPagesOf(auth, query, (tenantId, keys) =>
-        calls.rowsOf(tenantId, keys),
-      );
-      return mapPages(pages, (rows) => rows.map(listedRowToCall));
+    /**
+     * The CSV export's pages: the list's filters, newest first, each call as its CSV row
+     * written by the database (see callCsv), so the server only joins text.
+     */
+    async exportCsv(
+      auth: AuthContext,
+      query: CallExportQuery,
+    ): Promise<AsyncIterable<readonly CallCsvRow[]>> {
+      return exportPagesOf(auth, query, (tenantId, keys) => calls.csvOf(tenantId, keys));
     },
 
     /**

@@ -6,6 +6,8 @@ import type { Transactor } from '../../db/transactor.js';
 import type { AgentRow, CallEventRow, CallRow } from '../../db/types.js';
 import { ValidationError } from '../../errors.js';
 import type { CallChange } from '../calls/call-stream.js';
+import { LIMITS } from '../calls/call-values.js';
+import { dollarsToMicros } from '../../lib/money.js';
 import { CALL_STATUSES, DIRECTIONS, END_REASONS, SENTIMENTS } from '../calls/calls.schemas.js';
 import type { TransferRepository } from './transfer.repository.js';
 
@@ -167,6 +169,10 @@ export function parseExportLine(text: string, number: number): ExportLine {
       }
       const problem = callRowProblem(row);
       if (problem !== undefined) throw fail(`has a call row that ${problem}`);
+      // Stored as every write stores them, as JSON.stringify writes them: the CSV export
+      // writes them from the database as they are (callCsv in calls.repository.ts).
+      row.topics = JSON.stringify(JSON.parse(row.topics as string));
+      row.collected_data = JSON.stringify(JSON.parse(row.collected_data as string));
       return value as ExportLine;
     }
     default:
@@ -179,6 +185,13 @@ const isTextOrNull = (value: unknown) => value === null || typeof value === 'str
 const isIso = (value: unknown) => typeof value === 'string' && !Number.isNaN(Date.parse(value));
 const isNumberOrNull = (value: unknown) =>
   value === null || (typeof value === 'number' && Number.isFinite(value) && value >= 0);
+
+/** A cost as every write stores it: whole micro-dollars, within the API's limit. */
+const isMicrosOrNull = (value: unknown) =>
+  value === null ||
+  (Number.isSafeInteger(value) &&
+    (value as number) >= 0 &&
+    (value as number) <= dollarsToMicros(LIMITS.costUsd));
 
 function parsesAs(text: unknown, check: (value: unknown) => boolean): boolean {
   if (typeof text !== 'string') return false;
@@ -210,7 +223,7 @@ function callRowProblem(row: Record<string, unknown>): string | undefined {
   if (!isIso(row.started_at) || (row.ended_at !== null && !isIso(row.ended_at))) {
     return 'has an unreadable timestamp';
   }
-  if (!isNumberOrNull(row.duration) || !isNumberOrNull(row.cost_micros)) {
+  if (!isNumberOrNull(row.duration) || !isMicrosOrNull(row.cost_micros)) {
     return 'has a bad duration or cost';
   }
   for (const column of [
