@@ -113,8 +113,9 @@ export interface ListCallsOptions {
 
 /**
  * Inside this module, the list plans can also select, instead of the listed columns, only each
- * call's key (listKeys), or its id and NDJSON line (ndjsonOf); their rows are then typed as
- * listed rows (see listColumns), and only those two methods ask, giving them their own types.
+ * call's key (listKeys), or its id and its text: the NDJSON line (ndjsonOf), the listed record
+ * (listJson, listedJsonOf) or the CSV row (csvOf). Their rows are then typed as listed rows (see
+ * listColumns), and only those methods ask, giving them their own types.
  */
 type ListPlanOptions = ListCallsOptions & {
   readonly select?: 'keys' | 'ndjson' | 'json' | 'csv';
@@ -173,9 +174,8 @@ function listedColumns(withTranscript: boolean) {
 
 /**
  * The columns a list selects: every one, or every one but the transcript; or (`select`) the
- * id alone, or the id and the NDJSON line. The last two are typed as the first so that every
- * list plan can serve the export; listKeys and ndjsonOf alone ask for them, and give their
- * rows their own types.
+ * id alone, or the id and the call's text (see ListPlanOptions). Those are typed as the first
+ * so that every list plan can serve them; the methods that ask give their rows their own types.
  */
 function listColumns(
   dialect: Dialect,
