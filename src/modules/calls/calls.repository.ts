@@ -363,8 +363,8 @@ interface CallCsvSql {
  * A call's CSV row built by the database, cell for cell as csvRow (src/lib/csv.ts) writes the
  * export's values (calls.export.ts): the cells before the duration with the comma after them
  * (`line`), and the comma and the cells after it with the row's CRLF (`lineEnd`). Built in
- * JavaScript from row objects, a page cost the main thread about 20 µs a call, and CSV ran at 60 %
- * of NDJSON's rows a second. What it relies on, kept by every write (the import too): topics
+ * JavaScript from row objects, a page cost the main thread about 20 µs a call, and CSV ran at
+ * 60-82 % of NDJSON's rows a second. What it relies on, kept by every write (the import too): topics
  * and collectedData are stored as JSON.stringify wrote them, and the cost as whole
  * micro-dollars under $1M, whose decimal form is exactly the one JavaScript writes for
  * micros / 1e6. Tested against csvRow on both dialects.
@@ -384,7 +384,7 @@ function buildCallCsv(dialect: Dialect): CallCsvSql {
   // again, and four strpos made a page's transcripts cost half as much again (measured).
   const needsQuotes = (value: RawBuilder<unknown>) =>
     postgres
-      ? sql`${value} ~ '[",\r\n]'`
+      ? sql`${value} ~ ('[",' || chr(13) || chr(10) || ']')`
       : sql`(instr(${value}, '"') OR instr(${value}, ',') OR instr(${value}, char(13))
           OR instr(${value}, char(10)))`;
   // csvCell: a text that starts like a formula gets an apostrophe; one holding a quote, a comma
