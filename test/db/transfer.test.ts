@@ -127,7 +127,7 @@ describe('export and import', () => {
   });
 
   it.each(TEST_DIALECTS)(
-    'stores imported topics and collectedData as the API writes them, so the CSV export shows them so (%s)',
+    'stores imported topics and collectedData as the API writes them, and the CSV shows them that way (%s)',
     async (dialect) => {
       await exportData(source.config, file('spaced-source.ndjson'));
       const callLine = fs

@@ -668,7 +668,7 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     const csv = await exportOf({ agentId, format: 'csv' });
     expect(csv.status).toBe(200);
     const expected = [csvRow(CSV_COLUMNS)];
-    for (const id of [...ids.reverse(), bare.id]) {
+    for (const id of [...[...ids].reverse(), bare.id]) {
       const call = (
         await t.app.inject({ method: 'GET', url: `/api/call-history/${id}` })
       ).json<Call>();
