@@ -251,6 +251,28 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
     return res.json<Call>();
   }
 
+  /** Completed calls of `agentId` with these fields, a second apart from New Year of `year`. */
+  async function ingestCompleted(
+    agentId: string,
+    year: number,
+    calls: ReadonlyArray<Record<string, unknown>>,
+    common: Record<string, unknown> = {},
+  ): Promise<string[]> {
+    const ids: string[] = [];
+    for (const [index, fields] of calls.entries()) {
+      const created = await ingest({
+        agentId,
+        callSid: newCallSid(),
+        ...common,
+        status: 'completed',
+        startedAt: new Date(Date.UTC(year, 0, 1) + index * 1000).toISOString(),
+        ...fields,
+      });
+      ids.push(created.id);
+    }
+    return ids;
+  }
+
   beforeAll(async () => {
     t = await createTestApp(dialect);
     const random = prng(20251204);
@@ -595,17 +617,7 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
       { duration: 0, cost: 1234.567891, transcript: 'Agent: "hi"\nno NUL, but a \\ back' },
       { duration: 86_399.999, cost: 0 },
     ];
-    const ids: string[] = [];
-    for (const [index, fields] of odd.entries()) {
-      const created = await ingest({
-        agentId: 'agent_json',
-        callSid: newCallSid(),
-        status: 'completed',
-        startedAt: new Date(Date.UTC(2031, 0, 1) + index * 1000).toISOString(),
-        ...fields,
-      });
-      ids.push(created.id);
-    }
+    const ids = await ingestCompleted('agent_json', 2031, odd);
     // One null at least in every nullable field.
     const bare = await ingest({ agentId: 'agent_json', callSid: newCallSid() });
     ids.push(bare.id);
@@ -651,18 +663,7 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
       { duration: 0, cost: 0, transcript: ' ', summary: '"' },
       { duration: 12.345678901234567, cost: 1234.56789, topics: ['@one'], summary: 'a,b' },
     ];
-    const ids: string[] = [];
-    for (const [index, fields] of odd.entries()) {
-      const created = await ingest({
-        agentId,
-        callSid: newCallSid(),
-        callerNumber: '+14155550100',
-        status: 'completed',
-        startedAt: new Date(Date.UTC(2033, 0, 1) + index * 1000).toISOString(),
-        ...fields,
-      });
-      ids.push(created.id);
-    }
+    const ids = await ingestCompleted(agentId, 2033, odd, { callerNumber: '+14155550100' });
     // One null at least in every nullable field; it starts now, before the calls above.
     const bare = await ingest({ agentId, callSid: newCallSid() });
     const csv = await exportOf({ agentId, format: 'csv' });
@@ -713,17 +714,7 @@ describe.each(TEST_DIALECTS)('filters, search and cursors against a model (%s)',
       { duration: 0, cost: 1234.567891, transcript: 'Agent: "hi"\n\u2028 a \\ back' },
       { duration: 86_399.999, cost: 0, transcript: ' ' },
     ];
-    const ids: string[] = [];
-    for (const [index, fields] of odd.entries()) {
-      const created = await ingest({
-        agentId,
-        callSid: newCallSid(),
-        status: 'completed',
-        startedAt: new Date(Date.UTC(2032, 0, 1) + index * 1000).toISOString(),
-        ...fields,
-      });
-      ids.push(created.id);
-    }
+    const ids = await ingestCompleted(agentId, 2032, odd);
     ids.push((await ingest({ agentId, callSid: newCallSid() })).id);
     const calls = new Map<string, Record<string, unknown>>();
     for (const id of ids) {
