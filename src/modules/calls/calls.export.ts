@@ -58,7 +58,7 @@ export async function* csvChunks(
  * String(n), JavaScript's shortest exact form). Bytes when a SQLite reader thread sent them,
  * copied once and never decoded; else a string.
  */
-export function csvPage(rows: readonly CallCsvRow[]): string | Buffer {
+function csvPage(rows: readonly CallCsvRow[]): string | Buffer {
   const durationOf = (row: CallCsvRow) => (row.duration === null ? '' : String(row.duration));
   if (rows.every((row) => typeof row.line === 'string' && typeof row.line_end === 'string')) {
     return rows
