@@ -10,7 +10,7 @@ import { systemClock, type Clock } from './lib/time.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAgentRepository } from './modules/agents/agents.repository.js';
 import { createAgentService, type AgentService } from './modules/agents/agents.service.js';
-import { createCallRepository } from './modules/calls/calls.repository.js';
+import { createCallRepository, DEFAULT_SEARCH_PLANS } from './modules/calls/calls.repository.js';
 import { createCallRollupRepository } from './modules/calls/call-rollups.repository.js';
 import { createCallService, type CallService } from './modules/calls/calls.service.js';
 import {
@@ -110,7 +110,13 @@ export function createServices({
     registerUnknownAgents: config.devMode,
   });
   const webhookSigningRepository = createWebhookSigningRepository(db);
-  const callRepository = createCallRepository(db, dialect, database.readDb);
+  const callRepository = createCallRepository(
+    db,
+    dialect,
+    database.readDb,
+    DEFAULT_SEARCH_PLANS,
+    database.copyRows,
+  );
   const providerRepository = createProviderRepository(db);
   const writeStepSettings: WriteStepSettings = { registerUnknownAgents: config.devMode };
   // SQLite on a file: the hot writes run on the writer thread, composed there by write-steps.ts.

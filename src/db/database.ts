@@ -9,6 +9,7 @@ import {
   type ChangeChannel,
 } from './change-channel.js';
 import { isTransientDatabaseError } from './errors.js';
+import { copyRowsOut, type CopiedRow, type CopyRows } from './pg-copy.js';
 import { postgresDriver } from './pg-driver.js';
 import { createQueryDeadlines, type QueryDeadlines } from './query-deadlines.js';
 import { DEFAULT_CACHE_MB, openSqliteConnection, SYNCHRONOUS_LEVEL } from './sqlite-connection.js';
@@ -57,6 +58,11 @@ export interface DatabaseHandle {
    * begin by writing the search file. Started on first use, closed with the database.
    */
   searchIndexDb?(): Kysely<Database>;
+  /**
+   * PostgreSQL: a SELECT's rows as bytes, through COPY (see pg-copy.ts), on a connection of the
+   * pool, bounded as its other queries are. For the export's pages.
+   */
+  readonly copyRows?: CopyRows;
   close(): Promise<void>;
 }
 
@@ -192,10 +198,16 @@ export function redactDatabaseUrl(url: string): string {
  * The session settings every connection sends with its start-up (no extra round trip).
  * extra_float_digits=1 (PostgreSQL's default, pinned against a server or pooler set lower):
  * every double comes back exact, in the API's records and in the NDJSON lines the database
- * writes.
+ * writes. standard_conforming_strings=on (the default since PostgreSQL 9.1), pinned because the
+ * export's COPY statements carry their values as literals (COPY takes no parameters), quoted by
+ * doubling quotes, which is all a literal needs with it on.
  */
 export function postgresSessionOptions(parallelWorkers: number): string {
-  return `-c max_parallel_workers_per_gather=${parallelWorkers} -c extra_float_digits=1`;
+  return [
+    `-c max_parallel_workers_per_gather=${parallelWorkers}`,
+    '-c extra_float_digits=1',
+    '-c standard_conforming_strings=on',
+  ].join(' ');
 }
 
 /** The NOTIFY channel the instances sharing a PostgreSQL database tell each other on. */
@@ -249,6 +261,7 @@ function openPostgres(
     db,
     readDb: db,
     dialect: 'postgres',
+    copyRows: (selectSql) => copyRowsFromPool(pool, deadlines, selectSql),
     changes,
     description: redactDatabaseUrl(url),
     poolStats: () => ({
@@ -263,6 +276,41 @@ function openPostgres(
       deadlines?.close();
     },
   };
+}
+
+/**
+ * copyRowsOut on a client of the pool. As with CheckedOutClient: a COPY that has not answered by
+ * its deadline fails as a read timeout, and a client whose COPY failed for connection reasons is
+ * destroyed on release.
+ */
+async function copyRowsFromPool(
+  pool: pg.Pool,
+  deadlines: QueryDeadlines | undefined,
+  selectSql: string,
+): Promise<CopiedRow[]> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    return await new Promise<CopiedRow[]>((resolve, reject) => {
+      const unwatch = deadlines?.watch(() => {
+        broken = true;
+        reject(new Error('Query read timeout: no answer from PostgreSQL'));
+      });
+      copyRowsOut(client, selectSql).then(
+        (rows) => {
+          unwatch?.();
+          resolve(rows);
+        },
+        (error: Error) => {
+          unwatch?.();
+          if (isTransientDatabaseError(error)) broken = true;
+          reject(error);
+        },
+      );
+    });
+  } finally {
+    client.release(broken);
+  }
 }
 
 /** How often running queries are checked against their deadline (see query-deadlines.ts). */

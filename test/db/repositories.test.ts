@@ -45,7 +45,12 @@ describe.each(['sqlite', 'postgres'] as const)('the SQL the hot paths send (%s)'
   it('matches the reviewed snapshot', async () => {
     const queries: string[] = [];
     const db = recordingKysely(dialect, queries);
-    const calls = createCallRepository(db, dialect);
+    // PostgreSQL's export pages are read through COPY (src/db/pg-copy.ts), whose SELECT is
+    // recorded here as sent.
+    const calls = createCallRepository(db, dialect, db, DEFAULT_SEARCH_PLANS, (selectSql) => {
+      queries.push(`COPY (${selectSql}) TO STDOUT (FORMAT binary)`);
+      return Promise.resolve([]);
+    });
     const keys = createApiKeyRepository(db);
     await calls.insertIfAbsent(newCallRow('t'));
     await calls.getBySidForUpdate('t', 'CA-1');
@@ -104,6 +109,11 @@ describe.each(['sqlite', 'postgres'] as const)('the SQL the hot paths send (%s)'
     await calls.count('t', { collectedData: [{ key: 'plan', value: 'pro' }] });
     await calls.listEvents('t', 'call_1', { afterId: 10, limit: 201 });
     await keys.findActiveByHash('0'.repeat(64));
+    // An export's page (the CSV's reads the same way, its row's SQL in place of the record's).
+    await calls.ndjsonOf('t', [
+      { id: 'call_1', sort_key: '' },
+      { id: 'call_2', sort_key: '' },
+    ]);
     expect(queries).toMatchSnapshot();
   });
 });

@@ -1,6 +1,7 @@
 // The server's connections carry their own session settings, whatever the database's defaults:
 // a database (or a pooler) set to fewer float digits must not round the doubles the API returns
-// and the NDJSON lines the database writes.
+// and the NDJSON lines the database writes, and one set to read backslashes in literals as
+// escapes must not change what the export's COPY statements' literals mean.
 import pg from 'pg';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ describe.runIf(TEST_DIALECTS.includes('postgres'))('PostgreSQL session settings'
     const name = (await admin.query<{ name: string }>('SELECT current_database() AS name')).rows[0]!
       .name;
     await admin.query(`ALTER DATABASE "${name}" SET extra_float_digits = 0`);
+    await admin.query(`ALTER DATABASE "${name}" SET standard_conforming_strings = off`);
     await admin.end();
     handle = openDatabase(loadConfig({ DATABASE_URL: database.url, LOG_LEVEL: 'silent' }));
   });
@@ -33,5 +35,13 @@ describe.runIf(TEST_DIALECTS.includes('postgres'))('PostgreSQL session settings'
     }>`SELECT current_setting('extra_float_digits') AS digits,
       12.345678901234567::float8 AS value`.execute(handle.db);
     expect(rows[0]).toEqual({ digits: '1', value: 12.345678901234567 });
+  });
+
+  it('reads a backslash in a literal as itself though the database defaults to escapes', async () => {
+    const { rows } = await sql<{ setting: string; value: string }>`SELECT
+      current_setting('standard_conforming_strings') AS setting, ${sql.lit('a\\b')} AS value`.execute(
+      handle.db,
+    );
+    expect(rows[0]).toEqual({ setting: 'on', value: 'a\\b' });
   });
 });

@@ -15,6 +15,7 @@ import {
   type Transaction,
 } from 'kysely';
 import type { Dialect } from '../../db/database.js';
+import type { CopiedRow, CopyRows } from '../../db/pg-copy.js';
 import type { RecencyPosition } from '../../lib/cursor.js';
 import type {
   CallEventRow,
@@ -457,13 +458,16 @@ export type CallRepository = ReturnType<typeof createCallRepository>;
 
 /**
  * `reads` runs the heavy reads (list, count, stats): SQLite reader threads in the server, so they
- * never stall writes; the same as `db` inside a transaction and on PostgreSQL.
+ * never stall writes; the same as `db` inside a transaction and on PostgreSQL. `copyRows`
+ * (PostgreSQL's handle has it) reads the export's pages as bytes; without it they are read as
+ * rows.
  */
 export function createCallRepository(
   db: Kysely<Database> | Transaction<Database>,
   dialect: Dialect,
   reads: Kysely<Database> | Transaction<Database> = db,
   searchPlans: SearchPlanSettings = DEFAULT_SEARCH_PLANS,
+  copyRows?: CopyRows,
 ) {
   /** The duration bins' bounds: a table written once by its migration, so read once. */
   let binBounds: Promise<BinBound[]> | undefined;
@@ -746,6 +750,19 @@ export function createCallRepository(
 
     /** The calls behind `keys`, in their order, as CSV rows (see callCsv); a call gone since, not. */
     async csvOf(tenantId: string, keys: readonly CallKey[]): Promise<CallCsvRow[]> {
+      if (dialect === 'postgres' && copyRows !== undefined) {
+        const copied = await copiedInOrder(reads, copyRows, tenantId, keys, [
+          callCsv(dialect).line,
+          sql`CAST(calls.duration AS float8)`,
+          callCsv(dialect).lineEnd,
+        ]);
+        return copied.map(([id, line, duration, lineEnd]) => ({
+          id,
+          line: line!,
+          duration: duration === null ? null : duration!.readDoubleBE(0),
+          line_end: lineEnd!,
+        }));
+      }
       const rows = await rowsInOrder(reads, dialect, tenantId, keys, {
         withTranscript: true,
         select: 'csv',
@@ -755,6 +772,12 @@ export function createCallRepository(
 
     /** The calls behind `keys`, in their order, as NDJSON lines (see callJson). */
     async ndjsonOf(tenantId: string, keys: readonly CallKey[]): Promise<CallJsonRow[]> {
+      if (dialect === 'postgres' && copyRows !== undefined) {
+        const copied = await copiedInOrder(reads, copyRows, tenantId, keys, [
+          callJson(dialect, CALL_JSON_FIELDS),
+        ]);
+        return copied.map(([id, line]) => ({ id, line: line! }));
+      }
       const rows = await rowsInOrder(reads, dialect, tenantId, keys, {
         withTranscript: true,
         select: 'ndjson',
@@ -1194,6 +1217,43 @@ async function rowsInOrder(
   return keys.flatMap((k) => {
     const row = byId.get(k.id);
     return row === undefined ? [] : [{ ...row, sort_key: k.sort_key }];
+  });
+}
+
+/**
+ * rowsInOrder on PostgreSQL through COPY (see src/db/pg-copy.ts): the calls behind `keys`, in
+ * their order, each as its id and the bytes of `columns` (none may be NULL but where the caller
+ * expects it). COPY takes no parameters, so the tenant and the ids are literals: Kysely quotes
+ * them by doubling their quotes, which is a literal's only escape with standard_conforming_strings
+ * on, as every connection sets it (postgresSessionOptions).
+ */
+async function copiedInOrder(
+  reads: Reads,
+  copyRows: CopyRows,
+  tenantId: string,
+  keys: readonly CallKey[],
+  columns: ReadonlyArray<RawBuilder<unknown>>,
+): Promise<Array<[id: string, ...values: CopiedRow]>> {
+  if (keys.length === 0) return [];
+  const query = reads
+    .selectFrom('calls')
+    .select((eb) => [
+      eb.ref('calls.id').as('id'),
+      ...columns.map((column, index) => column.as(`c${index}`)),
+    ])
+    .where(
+      sql<SqlBool>`calls.tenant_id = ${sql.lit(tenantId)}
+        AND calls.id IN (${sql.join(keys.map((key) => sql.lit(key.id)))})`,
+    )
+    .compile();
+  if (query.parameters.length > 0) throw new Error('a COPY statement takes no parameters');
+  const byId = new Map<string, CopiedRow>();
+  for (const [id, ...values] of await copyRows(query.sql)) {
+    byId.set(id!.toString('utf8'), values);
+  }
+  return keys.flatMap((key) => {
+    const values = byId.get(key.id);
+    return values === undefined ? [] : [[key.id, ...values]];
   });
 }
 

@@ -1,0 +1,69 @@
+// COPY's binary format as the export reads it (src/db/pg-copy.ts), on bytes made here; the same
+// reader against a real PostgreSQL is in test/postgres/copy-rows.test.ts.
+import { describe, expect, it } from 'vitest';
+import { parseBinaryCopy } from '../../src/db/pg-copy.js';
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+
+function int16(value: number): Buffer {
+  const bytes = Buffer.alloc(2);
+  bytes.writeInt16BE(value);
+  return bytes;
+}
+
+function int32(value: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  bytes.writeInt32BE(value);
+  return bytes;
+}
+
+/** A binary COPY of `rows`: each value its bytes, or null for NULL. */
+function binaryCopy(
+  rows: ReadonlyArray<ReadonlyArray<Buffer | null>>,
+  { flags = 0, extension = Buffer.alloc(0) } = {},
+): Buffer {
+  const parts = [SIGNATURE, int32(flags), int32(extension.length), extension];
+  for (const row of rows) {
+    parts.push(int16(row.length));
+    for (const value of row) {
+      if (value === null) parts.push(int32(-1));
+      else parts.push(int32(value.length), value);
+    }
+  }
+  parts.push(int16(-1));
+  return Buffer.concat(parts);
+}
+
+describe('parseBinaryCopy', () => {
+  it('gives each row its values as bytes, NULL as null, empty text as no bytes', () => {
+    const rows = [
+      [Buffer.from('call_1'), Buffer.from('{"a":"é \\" ☎"}'), null],
+      [Buffer.from('call_2'), Buffer.alloc(0), Buffer.from([0x40, 0x28, 0, 0, 0, 0, 0, 0])],
+    ];
+    const parsed = parseBinaryCopy(binaryCopy(rows));
+    expect(parsed).toEqual(rows);
+    expect(parsed[1]![2]!.readDoubleBE(0)).toBe(12);
+  });
+
+  it('reads no rows from a COPY that had none, and skips a header extension', () => {
+    expect(parseBinaryCopy(binaryCopy([]))).toEqual([]);
+    const extended = binaryCopy([[Buffer.from('x')]], { extension: Buffer.from('ignored') });
+    expect(parseBinaryCopy(extended)).toEqual([[Buffer.from('x')]]);
+  });
+
+  it('refuses bytes that are not a whole binary COPY', () => {
+    const whole = binaryCopy([[Buffer.from('call_1'), Buffer.from('line')]]);
+    expect(() => parseBinaryCopy(Buffer.from('call_1\tline\n'))).toThrow(/no binary COPY header/);
+    // Cut inside a length, inside a value, before the end marker.
+    expect(() => parseBinaryCopy(whole.subarray(0, 24))).toThrow(/ends inside a row/);
+    expect(() => parseBinaryCopy(whole.subarray(0, whole.length - 4))).toThrow(
+      /ends inside a value/,
+    );
+    expect(() => parseBinaryCopy(whole.subarray(0, whole.length - 2))).toThrow(/ends inside a row/);
+    expect(() => parseBinaryCopy(Buffer.concat([whole, Buffer.from('x')]))).toThrow(
+      /bytes after the end/,
+    );
+    // Rows that carry OIDs first (WITH OIDS tables) would be misread.
+    expect(() => parseBinaryCopy(binaryCopy([], { flags: 1 << 16 }))).toThrow(/header flags/);
+  });
+});
