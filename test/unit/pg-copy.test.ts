@@ -1,7 +1,7 @@
 // COPY's binary format as the export reads it (src/db/pg-copy.ts), on bytes made here; the same
 // reader against a real PostgreSQL is in test/postgres/copy-rows.test.ts.
 import { describe, expect, it } from 'vitest';
-import { parseBinaryCopy } from '../../src/db/pg-copy.js';
+import { BinaryCopyReader } from '../../src/db/pg-copy.js';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
@@ -34,7 +34,14 @@ function binaryCopy(
   return Buffer.concat(parts);
 }
 
-describe('parseBinaryCopy', () => {
+/** A whole binary COPY read in one push. */
+function parseBinaryCopy(data: Buffer) {
+  const reader = new BinaryCopyReader();
+  reader.push(data);
+  return reader.end();
+}
+
+describe('BinaryCopyReader', () => {
   it('gives each row its values as bytes, NULL as null, empty text as no bytes', () => {
     const rows = [
       [Buffer.from('call_1'), Buffer.from('{"a":"é \\" ☎"}'), null],
@@ -55,15 +62,42 @@ describe('parseBinaryCopy', () => {
     const whole = binaryCopy([[Buffer.from('call_1'), Buffer.from('line')]]);
     expect(() => parseBinaryCopy(Buffer.from('call_1\tline\n'))).toThrow(/no binary COPY header/);
     // Cut inside a length, inside a value, before the end marker.
-    expect(() => parseBinaryCopy(whole.subarray(0, 24))).toThrow(/ends inside a row/);
-    expect(() => parseBinaryCopy(whole.subarray(0, whole.length - 4))).toThrow(
-      /ends inside a value/,
-    );
-    expect(() => parseBinaryCopy(whole.subarray(0, whole.length - 2))).toThrow(/ends inside a row/);
+    for (const cut of [24, whole.length - 4, whole.length - 2]) {
+      expect(() => parseBinaryCopy(whole.subarray(0, cut))).toThrow(/ends before its end marker/);
+    }
+    for (const cut of [5, 12]) {
+      expect(() => parseBinaryCopy(whole.subarray(0, cut))).toThrow(/no binary COPY header/);
+    }
     expect(() => parseBinaryCopy(Buffer.concat([whole, Buffer.from('x')]))).toThrow(
       /bytes after the end/,
     );
     // Rows that carry OIDs first (WITH OIDS tables) would be misread.
     expect(() => parseBinaryCopy(binaryCopy([], { flags: 1 << 16 }))).toThrow(/header flags/);
+  });
+
+  it('reads the same rows however the bytes are split, keeping none of the pushed chunks', async () => {
+    const rows = [
+      [Buffer.from('call_1'), Buffer.from('é'.repeat(40_000)), null],
+      [Buffer.from('call_2'), Buffer.from('{"a":1}'), Buffer.alloc(0)],
+      [Buffer.from('call_3'), Buffer.from('x'.repeat(300)), Buffer.from('y')],
+    ];
+    const whole = binaryCopy(rows, { extension: Buffer.from('ext') });
+    const read = (chunks: Buffer[]) => {
+      const reader = new BinaryCopyReader();
+      for (const chunk of chunks) {
+        // pg reuses its read buffer: a chunk's bytes change once it has been read.
+        const owned = Buffer.from(chunk);
+        reader.push(owned);
+        owned.fill(0);
+      }
+      // As hex: comparing long Buffers element by element is slow.
+      return reader.end().map((row) => row.map((value) => value?.toString('hex') ?? null));
+    };
+    const expected = rows.map((row) => row.map((value) => value?.toString('hex') ?? null));
+    for (let cut = 0; cut <= whole.length; cut += cut < 200 || cut > whole.length - 200 ? 1 : 997) {
+      expect(read([whole.subarray(0, cut), whole.subarray(cut)])).toEqual(expected);
+    }
+    const bytes = Array.from({ length: whole.length }, (_, i) => whole.subarray(i, i + 1));
+    expect(read(bytes)).toEqual(expected);
   });
 });
