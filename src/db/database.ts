@@ -198,16 +198,10 @@ export function redactDatabaseUrl(url: string): string {
  * The session settings every connection sends with its start-up (no extra round trip).
  * extra_float_digits=1 (PostgreSQL's default, pinned against a server or pooler set lower):
  * every double comes back exact, in the API's records and in the NDJSON lines the database
- * writes. standard_conforming_strings=on (the default since PostgreSQL 9.1), pinned because the
- * export's COPY statements carry their values as literals (COPY takes no parameters), quoted by
- * doubling quotes, which is all a literal needs with it on.
+ * writes.
  */
 export function postgresSessionOptions(parallelWorkers: number): string {
-  return [
-    `-c max_parallel_workers_per_gather=${parallelWorkers}`,
-    '-c extra_float_digits=1',
-    '-c standard_conforming_strings=on',
-  ].join(' ');
+  return `-c max_parallel_workers_per_gather=${parallelWorkers} -c extra_float_digits=1`;
 }
 
 /** The NOTIFY channel the instances sharing a PostgreSQL database tell each other on. */

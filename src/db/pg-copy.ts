@@ -17,6 +17,17 @@ export type CopiedRow = ReadonlyArray<Buffer | null>;
 /** Runs a SELECT (SQL text, no parameters: COPY takes none) and answers its rows as bytes. */
 export type CopyRows = (selectSql: string) => Promise<CopiedRow[]>;
 
+/**
+ * `value` as a PostgreSQL string literal, for statements that take no parameters (COPY). The
+ * escape-string form (E'…') reads a backslash as an escape whatever standard_conforming_strings
+ * is set to, so doubling backslashes and quotes keeps any text inside it. A NUL cannot be sent
+ * in a statement at all: refused here rather than by the server.
+ */
+export function postgresLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error('a PostgreSQL literal cannot hold a NUL character');
+  return `E'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+}
+
 /** The file header's fixed start (PostgreSQL's documentation, COPY, "Binary Format"). */
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 

@@ -1,7 +1,7 @@
 // COPY's binary format as the export reads it (src/db/pg-copy.ts), on bytes made here; the same
 // reader against a real PostgreSQL is in test/postgres/copy-rows.test.ts.
 import { describe, expect, it } from 'vitest';
-import { BinaryCopyReader } from '../../src/db/pg-copy.js';
+import { BinaryCopyReader, postgresLiteral } from '../../src/db/pg-copy.js';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
@@ -99,5 +99,17 @@ describe('BinaryCopyReader', () => {
     }
     const bytes = Array.from({ length: whole.length }, (_, i) => whole.subarray(i, i + 1));
     expect(read(bytes)).toEqual(expected);
+  });
+});
+
+describe('postgresLiteral', () => {
+  it('writes an escape-string literal, backslashes and quotes doubled', () => {
+    expect(postgresLiteral('call_1')).toBe("E'call_1'");
+    expect(postgresLiteral(`it's \\ "x"`)).toBe(`E'it''s \\\\ "x"'`);
+    expect(postgresLiteral('')).toBe("E''");
+  });
+
+  it('refuses a NUL character, which no statement can carry', () => {
+    expect(() => postgresLiteral('a\0b')).toThrow(/NUL/);
   });
 });

@@ -15,7 +15,7 @@ import {
   type Transaction,
 } from 'kysely';
 import type { Dialect } from '../../db/database.js';
-import type { CopiedRow, CopyRows } from '../../db/pg-copy.js';
+import { postgresLiteral, type CopiedRow, type CopyRows } from '../../db/pg-copy.js';
 import type { RecencyPosition } from '../../lib/cursor.js';
 import type {
   CallEventRow,
@@ -1223,9 +1223,8 @@ async function rowsInOrder(
 /**
  * rowsInOrder on PostgreSQL through COPY (see src/db/pg-copy.ts): the calls behind `keys`, in
  * their order, each as its id and the bytes of `columns` (none may be NULL but where the caller
- * expects it). COPY takes no parameters, so the tenant and the ids are literals: Kysely quotes
- * them by doubling their quotes, which is a literal's only escape with standard_conforming_strings
- * on, as every connection sets it (postgresSessionOptions).
+ * expects it). COPY takes no parameters, so the tenant and the ids are literals, written by
+ * postgresLiteral whatever the server's settings.
  */
 async function copiedInOrder(
   reads: Reads,
@@ -1242,8 +1241,8 @@ async function copiedInOrder(
       ...columns.map((column, index) => column.as(`c${index}`)),
     ])
     .where(
-      sql<SqlBool>`calls.tenant_id = ${sql.lit(tenantId)}
-        AND calls.id IN (${sql.join(keys.map((key) => sql.lit(key.id)))})`,
+      sql<SqlBool>`calls.tenant_id = ${sql.raw(postgresLiteral(tenantId))}
+        AND calls.id IN (${sql.raw(keys.map((key) => postgresLiteral(key.id)).join(', '))})`,
     )
     .compile();
   if (query.parameters.length > 0) throw new Error('a COPY statement takes no parameters');
