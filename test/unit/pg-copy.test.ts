@@ -71,6 +71,12 @@ describe('BinaryCopyReader', () => {
     expect(() => parseBinaryCopy(Buffer.concat([whole, Buffer.from('x')]))).toThrow(
       /bytes after the end/,
     );
+    // A length or a column count below -1 (NULL's and the end marker's) is no length at all.
+    const header = binaryCopy([]).subarray(0, 19);
+    const negativeLength = Buffer.concat([header, int16(1), int32(-2), int16(-1)]);
+    expect(() => parseBinaryCopy(negativeLength)).toThrow(/a value of -2 bytes/);
+    const negativeColumns = Buffer.concat([header, int16(-3), int16(-1)]);
+    expect(() => parseBinaryCopy(negativeColumns)).toThrow(/a row of -3 columns/);
     // Rows that carry OIDs first (WITH OIDS tables) would be misread.
     expect(() => parseBinaryCopy(binaryCopy([], { flags: 1 << 16 }))).toThrow(/header flags/);
   });
