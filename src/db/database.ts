@@ -273,9 +273,8 @@ function openPostgres(
 }
 
 /**
- * copyRowsOut on a client of the pool. As with CheckedOutClient: a COPY that has not answered by
- * its deadline fails as a read timeout, and a client whose COPY failed for connection reasons is
- * destroyed on release.
+ * copyRowsOut on a client of the pool, bounded and cleaned up as CheckedOutClient's queries are
+ * (see boundedQuery).
  */
 async function copyRowsFromPool(
   pool: pg.Pool,
@@ -285,26 +284,46 @@ async function copyRowsFromPool(
   const client = await pool.connect();
   let broken = false;
   try {
-    return await new Promise<CopiedRow[]>((resolve, reject) => {
-      const unwatch = deadlines?.watch(() => {
+    return await boundedQuery<CopiedRow[]>(
+      deadlines,
+      () => {
         broken = true;
-        reject(new Error('Query read timeout: no answer from PostgreSQL'));
-      });
-      copyRowsOut(client, selectSql).then(
-        (rows) => {
-          unwatch?.();
-          resolve(rows);
-        },
-        (error: Error) => {
-          unwatch?.();
-          if (isTransientDatabaseError(error)) broken = true;
-          reject(error);
-        },
-      );
-    });
+      },
+      (done) => {
+        copyRowsOut(client, selectSql).then((rows) => done(undefined, rows), done);
+      },
+    );
   } finally {
     client.release(broken);
   }
+}
+
+/**
+ * A query on a client of the pool, started by `start` in pg's callback form. With `deadlines`,
+ * one that has not answered by its deadline fails as a read timeout; either that or a failure for
+ * connection reasons calls `markBroken`, so that the client is destroyed on release rather than
+ * serving the next request still broken.
+ */
+function boundedQuery<Result>(
+  deadlines: QueryDeadlines | undefined,
+  markBroken: () => void,
+  start: (done: (error: Error | undefined | null, result?: Result) => void) => void,
+): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const unwatch = deadlines?.watch(() => {
+      markBroken();
+      reject(new Error('Query read timeout: no answer from PostgreSQL'));
+    });
+    start((error, result) => {
+      unwatch?.();
+      if (error === undefined || error === null) {
+        resolve(result as Result);
+        return;
+      }
+      if (isTransientDatabaseError(error)) markBroken();
+      reject(error);
+    });
+  });
 }
 
 /** How often running queries are checked against their deadline (see query-deadlines.ts). */
@@ -352,21 +371,13 @@ class CheckedOutClient implements PostgresPoolClient {
   // collection's survivors (see query-deadlines.ts), and a full collection came every 1.5–2 s
   // at 100 list pages a second; with the callback form, none in ten seconds.
   readonly query = ((sql: string, parameters: readonly unknown[]) =>
-    new Promise((resolve, reject) => {
-      const unwatch = this.deadlines?.watch(() => {
+    boundedQuery<pg.QueryResult>(
+      this.deadlines,
+      () => {
         this.broken = true;
-        reject(new Error('Query read timeout: no answer from PostgreSQL'));
-      });
-      this.client.query(sql, [...parameters], (error: Error | undefined, result) => {
-        unwatch?.();
-        if (error === undefined || error === null) {
-          resolve(result);
-          return;
-        }
-        if (isTransientDatabaseError(error)) this.broken = true;
-        reject(error);
-      });
-    })) as unknown as PostgresPoolClient['query'];
+      },
+      (done) => this.client.query(sql, [...parameters], done),
+    )) as unknown as PostgresPoolClient['query'];
 
   /**
    * Kysely passes `destroy` when a ROLLBACK failed: the session may still be inside the
