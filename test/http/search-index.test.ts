@@ -406,6 +406,51 @@ describe('the SQLite search index across restarts and on its own', () => {
     }
   });
 
+  it('a search file made with other merge settings takes the current ones and keeps its index', async () => {
+    const dbFile = path.join(dir, 'merges.db');
+    const mergeSettings = () => {
+      const search = new BetterSqlite3(searchFileOf(dbFile), { readonly: true });
+      try {
+        return Object.fromEntries(
+          search
+            .prepare(`SELECT k, v FROM calls_search_config WHERE k IN ('automerge', 'deletemerge')`)
+            .raw()
+            .all() as [string, number][],
+        );
+      } finally {
+        search.close();
+      }
+    };
+    const first = await appOn(dbFile);
+    let id: string;
+    try {
+      id = await post(first, 'Merge Settingword');
+      expect(await searchIds(first, 'settingword')).toEqual([id]);
+    } finally {
+      await first.close();
+    }
+    expect(mergeSettings()).toEqual({ automerge: 16, deletemerge: 50 });
+    // As an earlier version left it (T1600's automerge 8), and deletemerge at FTS5's default.
+    const earlier = new BetterSqlite3(searchFileOf(dbFile));
+    try {
+      earlier.exec(`INSERT INTO calls_search (calls_search, rank) VALUES ('automerge', 8)`);
+      earlier.exec(`INSERT INTO calls_search (calls_search, rank) VALUES ('deletemerge', 10)`);
+    } finally {
+      earlier.close();
+    }
+    expect(mergeSettings()).toEqual({ automerge: 8, deletemerge: 10 });
+    const documentsBefore = documentsIndexed(dbFile);
+    const second = await appOn(dbFile);
+    try {
+      expect(mergeSettings()).toEqual({ automerge: 16, deletemerge: 50 });
+      // Not filled again: the call indexed before is found, and no document was added.
+      expect(await searchIds(second, 'settingword')).toEqual([id]);
+      expect(documentsIndexed(dbFile)).toBe(documentsBefore);
+    } finally {
+      await second.close();
+    }
+  });
+
   it("a search file made from another database is emptied, never read as this one's", async () => {
     const aFile = path.join(dir, 'a.db');
     const bFile = path.join(dir, 'b.db');
