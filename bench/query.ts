@@ -33,14 +33,16 @@ import {
 } from './query/databases.js';
 import { ensurePostgresFixture, ensureSqliteFixture, type Fixture } from './query/fixture.js';
 import { BIG_TENANT, SEARCH_TERMS } from './query/generator.js';
-import { BenchResources } from './query/resources.js';
+import { BenchResources, type ServerHandle } from './query/resources.js';
 import {
+  cpuMicros,
   getStreaming,
   readExport,
   RssSampler,
   residentKiB,
   runLoad,
   runPaced,
+  type AutocannonRequest,
   type ExportResult,
   type LoadResult,
 } from './query/http.js';
@@ -841,11 +843,6 @@ async function ingestUnderReads(fixture: Fixture, bodies: readonly string[]): Pr
   }
 }
 
-/**
- * SQLite indexes calls in batches after their writes (T1600), so a phase can end with calls not
- * yet indexed; a search indexes them before it reads. How long the first search after a phase
- * takes is that backlog's cost, and it is charged to the phase.
- */
 /** SQLite: how many calls wait for the search index (T1600) right now. */
 function callsWaitingForIndex(databaseUrl: string): number | undefined {
   if (!databaseUrl.startsWith('sqlite:')) return undefined;
@@ -863,6 +860,11 @@ function callsWaitingForIndex(databaseUrl: string): number | undefined {
   }
 }
 
+/**
+ * SQLite indexes calls in batches after their writes (T1600), so a phase can end with calls not
+ * yet indexed; a search indexes them before it reads. How long the first search after a phase
+ * takes is that backlog's cost, and it is charged to the phase.
+ */
 async function searchCatchUpMs(baseUrl: string): Promise<number> {
   const search = async () => {
     const started = performance.now();
@@ -876,72 +878,178 @@ async function searchCatchUpMs(baseUrl: string): Promise<number> {
   return Math.max(0, first - (await search()));
 }
 
-/** The phase's rate with the time to index its backlog added to its length. */
-function rateWithCatchUp(result: LoadResult, catchUpMs: number): number {
-  return (result.reqPerSec * result.seconds) / (result.seconds + catchUpMs / 1000);
+/** Requests a phase had answered with a 2xx (autocannon's total counts answers, not errors). */
+function answered(result: LoadResult): number {
+  const count = result.totalRequests - result.non2xx;
+  if (count <= 0) throw new Error('a phase answered no request');
+  return count;
 }
 
 interface IngestPhases {
   readonly create: LoadResult;
   readonly complete: LoadResult;
   readonly catchUpMs: { readonly create: number; readonly complete: number };
-  /** SQLite: calls waiting for the search index when the phase ended. */
+  /**
+   * The server's CPU time (every thread) per request answered, from the phase's start to the
+   * end of its catch-up search: what the work costs, whichever thread does it and whenever.
+   */
+  readonly cpuMicrosPerRequest: { readonly create: number; readonly complete: number };
+  /** SQLite: the most calls left waiting for the search index at the end of a slice. */
   readonly waiting: { readonly create?: number; readonly complete?: number };
 }
 
-/** Create, then complete what was created, on an empty database with or without the index. */
-async function ingestPhases(
+/** One server of the index-cost comparison: an empty database with or without the index. */
+interface IngestSide {
+  readonly withIndex: boolean;
+  readonly databaseUrl: string;
+  readonly handle: ServerHandle;
+  /** The calls its create phase made, for its complete phase. */
+  readonly ids: string[];
+  readonly completions: { sent: number };
+}
+
+/** What one side's slices of a phase add up to. */
+interface PhaseTotals {
+  readonly slices: LoadResult[];
+  catchUpMs: number;
+  cpuMicros: number;
+  /** SQLite: the most calls left waiting for the index at a slice's end. */
+  waiting?: number;
+}
+
+/**
+ * Both servers run at once, each loaded in turn: a phase is INDEX_COST_SLICES slices of
+ * SECONDS / INDEX_COST_SLICES per server, alternating which goes first. Flat out on two cores
+ * with the load generator, a run's rate drifts with the machine by more than the index costs
+ * (the same code lost 6-37 % to it, measured one server after the other); in turns a few
+ * seconds apart both servers see the same drift. After each of its slices a server is searched
+ * until its backlog is indexed, so no indexing spills into the other's turn.
+ */
+async function ingestInTurns(
   dialect: Dialect,
-  withIndex: boolean,
   bodies: readonly string[],
-): Promise<IngestPhases> {
-  const databaseUrl = await resources.emptyDatabase(dialect, withIndex);
-  const handle = await resources.startServer(serverEnv(databaseUrl), undefined, SERVER_NODE_ARGS);
-  const { server } = handle;
+): Promise<{ with: IngestPhases; without: IngestPhases }> {
+  const sides: IngestSide[] = [];
   try {
-    const ids: string[] = [];
-    if (WARMUP_SECONDS > 0) {
-      await runLoad(server.baseUrl, {
-        connections: CONNECTIONS,
-        seconds: WARMUP_SECONDS,
-        requests: [createRequest(ids)],
-      });
+    for (const withIndex of [true, false]) {
+      const databaseUrl = await resources.emptyDatabase(dialect, withIndex);
+      const handle = await resources.startServer(
+        serverEnv(databaseUrl),
+        undefined,
+        SERVER_NODE_ARGS,
+      );
+      sides.push({ withIndex, databaseUrl, handle, ids: [], completions: { sent: 0 } });
     }
-    const create = await runLoad(server.baseUrl, {
-      connections: CONNECTIONS,
-      seconds: SECONDS,
-      requests: [createRequest(ids)],
-    });
-    if (ids.length === 0) throw new Error(`${dialect}: the create phase created nothing`);
-    const waiting = {
-      create: callsWaitingForIndex(databaseUrl),
-      complete: undefined as number | undefined,
+    if (WARMUP_SECONDS > 0) {
+      for (const side of sides) {
+        await runLoad(side.handle.server.baseUrl, {
+          connections: CONNECTIONS,
+          seconds: WARMUP_SECONDS,
+          requests: [createRequest([])],
+        });
+        await searchCatchUpMs(side.handle.server.baseUrl);
+      }
+    }
+    const create = await phaseInTurns(sides, (side) => createRequest(side.ids));
+    for (const side of sides) {
+      if (side.ids.length === 0) throw new Error(`${dialect}: the create phase created nothing`);
+    }
+    const complete = await phaseInTurns(sides, (side) =>
+      completeRequest(side.ids, bodies, side.completions),
+    );
+    const phasesOf = (index: number): IngestPhases => {
+      const [created, completed] = [create[index]!, complete[index]!];
+      return {
+        create: combined(created),
+        complete: combined(completed),
+        catchUpMs: { create: created.catchUpMs, complete: completed.catchUpMs },
+        cpuMicrosPerRequest: {
+          create: created.cpuMicros / answered(combined(created)),
+          complete: completed.cpuMicros / answered(combined(completed)),
+        },
+        waiting: { create: created.waiting, complete: completed.waiting },
+      };
     };
-    const createCatchUpMs = await searchCatchUpMs(server.baseUrl);
-    const complete = await runLoad(server.baseUrl, {
-      connections: CONNECTIONS,
-      seconds: SECONDS,
-      requests: [completeRequest(ids, bodies, { sent: 0 })],
-    });
-    waiting.complete = callsWaitingForIndex(databaseUrl);
-    const completeCatchUpMs = await searchCatchUpMs(server.baseUrl);
-    return {
-      create: { ...create, reqPerSec: rateWithCatchUp(create, createCatchUpMs) },
-      complete: { ...complete, reqPerSec: rateWithCatchUp(complete, completeCatchUpMs) },
-      catchUpMs: { create: createCatchUpMs, complete: completeCatchUpMs },
-      waiting,
-    };
+    return { with: phasesOf(0), without: phasesOf(1) };
   } finally {
-    await resources.stopServer(`${dialect} ${withIndex ? 'with' : 'without'} index`, handle);
+    for (const side of sides) {
+      await resources.stopServer(
+        `${dialect} ${side.withIndex ? 'with' : 'without'} index`,
+        side.handle,
+      );
+    }
   }
+}
+
+const INDEX_COST_SLICES = 5;
+
+async function phaseInTurns(
+  sides: readonly IngestSide[],
+  requestOf: (side: IngestSide) => AutocannonRequest,
+): Promise<PhaseTotals[]> {
+  const totals = sides.map((): PhaseTotals => ({ slices: [], catchUpMs: 0, cpuMicros: 0 }));
+  const requests = sides.map(requestOf);
+  for (let slice = 0; slice < INDEX_COST_SLICES; slice++) {
+    const order = slice % 2 === 0 ? [0, 1] : [1, 0];
+    for (const index of order) {
+      const { server } = sides[index]!.handle;
+      const total = totals[index]!;
+      const cpuBefore = cpuMicros(server.pid);
+      total.slices.push(
+        await runLoad(server.baseUrl, {
+          connections: CONNECTIONS,
+          seconds: Math.max(1, Math.round(SECONDS / INDEX_COST_SLICES)),
+          requests: [requests[index]!],
+        }),
+      );
+      const waiting = callsWaitingForIndex(sides[index]!.databaseUrl);
+      if (waiting !== undefined) total.waiting = Math.max(total.waiting ?? 0, waiting);
+      total.catchUpMs += await searchCatchUpMs(server.baseUrl);
+      total.cpuMicros += cpuMicros(server.pid) - cpuBefore;
+    }
+  }
+  return totals;
+}
+
+/**
+ * A phase's slices as one result: its rate is the requests answered over the slices' seconds
+ * plus the catch-up searches' time; its latencies the slowest slice's.
+ */
+function combined(totals: PhaseTotals): LoadResult {
+  const { slices } = totals;
+  const seconds = slices.reduce((sum, slice) => sum + slice.seconds, 0);
+  const count = (pick: (slice: LoadResult) => number) =>
+    slices.reduce((sum, slice) => sum + pick(slice), 0);
+  const worst = (pick: (slice: LoadResult) => number) => Math.max(...slices.map(pick));
+  const statusCodes: Record<string, number> = {};
+  for (const slice of slices) {
+    for (const [code, n] of Object.entries(slice.statusCodes)) {
+      statusCodes[code] = (statusCodes[code] ?? 0) + n;
+    }
+  }
+  const totalRequests = count((slice) => slice.totalRequests);
+  const non2xx = count((slice) => slice.non2xx);
+  return {
+    connections: slices[0]!.connections,
+    seconds,
+    reqPerSec: (totalRequests - non2xx) / (seconds + totals.catchUpMs / 1000),
+    latencyMs: {
+      p50: worst((slice) => slice.latencyMs.p50),
+      p90: worst((slice) => slice.latencyMs.p90),
+      p99: worst((slice) => slice.latencyMs.p99),
+      max: worst((slice) => slice.latencyMs.max),
+    },
+    totalRequests,
+    errors: count((slice) => slice.errors),
+    non2xx,
+    statusCodes,
+    bytesPerSec: count((slice) => slice.bytesPerSec * slice.seconds) / seconds,
+  };
 }
 
 async function indexCost(dialect: Dialect, bodies: readonly string[]): Promise<void> {
   console.log(`\n${dialect}: ingest with and without the search index (empty databases)`);
-  const phases = {
-    with: await ingestPhases(dialect, true, bodies),
-    without: await ingestPhases(dialect, false, bodies),
-  };
+  const phases = await ingestInTurns(dialect, bodies);
   for (const phase of ['create', 'complete'] as const) {
     const withIndex = phases.with[phase];
     const without = phases.without[phase];
@@ -964,7 +1072,7 @@ async function indexCost(dialect: Dialect, bodies: readonly string[]): Promise<v
       notes: [
         `index costs ${(cost * 100).toFixed(1)} % of req/s`,
         `p99 ${withIndex.latencyMs.p99} vs ${without.latencyMs.p99} ms`,
-        `indexing left for the first search after the phase ${phases.with.catchUpMs[phase].toFixed(0)} vs ${phases.without.catchUpMs[phase].toFixed(0)} ms (in the rates)`,
+        `indexing left for the searches after the phase's slices ${phases.with.catchUpMs[phase].toFixed(0)} vs ${phases.without.catchUpMs[phase].toFixed(0)} ms (in the rates)`,
         ...(phases.with.waiting[phase] === undefined
           ? []
           : [`${phases.with.waiting[phase]} calls waiting for the index at the phase's end`]),
@@ -988,6 +1096,31 @@ async function indexCost(dialect: Dialect, bodies: readonly string[]): Promise<v
       `${withIndex.toFixed(0)} vs ${without.toFixed(0)} µs of server time per call`,
     ],
   });
+  // The same costs as the server's CPU time per request: where the server is CPU-bound, what
+  // the rate loses (1 - without / with), whatever share of the cores the load generator takes.
+  const cpu = (runs: IngestPhases) => runs.cpuMicrosPerRequest;
+  const cpuRows: [string, number, number][] = [
+    ['create', cpu(phases.with).create, cpu(phases.without).create],
+    ['complete', cpu(phases.with).complete, cpu(phases.without).complete],
+    [
+      'per call (start + end)',
+      cpu(phases.with).create + cpu(phases.with).complete,
+      cpu(phases.without).create + cpu(phases.without).complete,
+    ],
+  ];
+  for (const [name, withMicros, withoutMicros] of cpuRows) {
+    const cpuCost = 1 - withoutMicros / withMicros;
+    add({
+      dialect,
+      scenario: 'index-cost',
+      case: `${name}, server CPU with search index`,
+      target: indexCostTarget(cpuCost),
+      notes: [
+        `index costs ${(cpuCost * 100).toFixed(1)} % of the server's CPU per request`,
+        `${withMicros.toFixed(0)} vs ${withoutMicros.toFixed(0)} µs of CPU (every thread) per request`,
+      ],
+    });
+  }
 }
 
 // --- Output --------------------------------------------------------------------------------------

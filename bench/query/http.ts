@@ -181,6 +181,19 @@ export function headerValue(
 
 // --- Memory --------------------------------------------------------------------------------------
 
+/**
+ * CPU time a process has used so far, all its threads, user and system, in µs (Linux /proc: the
+ * 14th and 15th fields of its stat line, in clock ticks of 1/100 s, USER_HZ on Linux).
+ */
+export function cpuMicros(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (2nd field) may hold spaces: count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) throw new Error(`unreadable /proc/${pid}/stat`);
+  return ticks * 10_000;
+}
+
 /** VmRSS of a process, in KiB (Linux /proc). */
 export function residentKiB(pid: number): number | undefined {
   try {
