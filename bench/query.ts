@@ -921,9 +921,10 @@ interface PhaseTotals {
  * Both servers run at once, each loaded in turn: a phase is INDEX_COST_SLICES slices of
  * SECONDS / INDEX_COST_SLICES per server, alternating which goes first. Flat out on two cores
  * with the load generator, a run's rate drifts with the machine by more than the index costs
- * (the same code lost 6-37 % to it, measured one server after the other); in turns a few
- * seconds apart both servers see the same drift. After each of its slices a server is searched
- * until its backlog is indexed, so no indexing spills into the other's turn.
+ * (the same code's completions lost -5 to 37 % to it in six runs, one server after the
+ * other); in turns a few seconds apart both servers see the same drift. After each of its
+ * slices a server is searched until its backlog is indexed, so no indexing spills into the
+ * other's turn.
  */
 async function ingestInTurns(
   dialect: Dialect,
@@ -1075,7 +1076,7 @@ async function indexCost(dialect: Dialect, bodies: readonly string[]): Promise<v
         `indexing left for the searches after the phase's slices ${phases.with.catchUpMs[phase].toFixed(0)} vs ${phases.without.catchUpMs[phase].toFixed(0)} ms (in the rates)`,
         ...(phases.with.waiting[phase] === undefined
           ? []
-          : [`${phases.with.waiting[phase]} calls waiting for the index at the phase's end`]),
+          : [`up to ${phases.with.waiting[phase]} calls waiting for the index at a slice's end`]),
       ],
     });
   }

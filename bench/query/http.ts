@@ -179,7 +179,7 @@ export function headerValue(
   return undefined;
 }
 
-// --- Memory --------------------------------------------------------------------------------------
+// --- CPU and memory ------------------------------------------------------------------------------
 
 /**
  * CPU time a process has used so far, all its threads, user and system, in µs (Linux /proc: the

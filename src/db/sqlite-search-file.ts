@@ -115,10 +115,11 @@ function createSearchTables(connection: BetterSqlite3.Database): void {
  * so a file made by an earlier version takes them too; its segments stay as they are.
  * - `deletemerge` 50, as T1600 chose it (see there why).
  * - `automerge` 16, not T1600's 8: FTS5 merges a level's segments once it holds this many, and
- *   the merging was most of the indexing's work. Indexing 3,000-character transcripts in
- *   commits of 250 into an index of 100k: 139-145 µs a call at 8, 100-102 at 16, 68-73 with no
- *   merging at all; a newest-first search's time did not move (0.07-0.09 ms p50 for a common,
- *   a mid and a rare word either way). Larger values (24, 32, 64) indexed no faster: 96-131 µs.
+ *   merging was about half of the indexing's work. Indexing 3,000-character transcripts in
+ *   commits of 250 into an index of 100k: 147-148 µs a call at 8, 98-112 at 16 (bench:fts), and
+ *   68-73 with no merging at all (which would leave searches ever more segments to read); a
+ *   newest-first search's p50 stayed at 0.07-0.08 ms. Larger values (24, 32, 64, one run each)
+ *   indexed no faster: 96-131 µs.
  */
 const MERGE_SETTINGS = { automerge: 16, deletemerge: 50 } as const;
 
