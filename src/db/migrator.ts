@@ -17,6 +17,7 @@ import * as providerWebhooks from './migrations/2026-12-05T1100_provider_webhook
 import * as sqliteSearchFile from './migrations/2026-12-05T1200_sqlite_search_file.js';
 import * as postgresJsonWordsPlpgsql from './migrations/2026-12-06T1000_postgres_json_words_plpgsql.js';
 import * as postgresSearchDocumentInline from './migrations/2026-12-06T1200_postgres_search_document_inline.js';
+import * as postgresDeferredSearchIndex from './migrations/2026-12-07T1000_postgres_deferred_search_index.js';
 import {
   openDatabase,
   type DatabaseConfig,
@@ -49,6 +50,7 @@ const MIGRATIONS: Readonly<Record<string, MigrationModule>> = {
   '2026-12-05T1200_sqlite_search_file': sqliteSearchFile,
   '2026-12-06T1000_postgres_json_words_plpgsql': postgresJsonWordsPlpgsql,
   '2026-12-06T1200_postgres_search_document_inline': postgresSearchDocumentInline,
+  '2026-12-07T1000_postgres_deferred_search_index': postgresDeferredSearchIndex,
 };
 
 export function createMigrator(

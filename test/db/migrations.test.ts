@@ -343,7 +343,9 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
 
       const ids: string[] = [];
       expect([await storage(), await write(ids)]).toEqual(['x', 'toast']);
-      await migrateToLatest(handle.db, dialect);
+      // The last migration to index each write in its own trigger.
+      const inRow = '2026-12-06T1200_postgres_search_document_inline';
+      expect((await migrator.migrateTo(inRow)).error).toBeUndefined();
       const chunksKept = await toastChunks();
       expect([await storage(), await write(ids)]).toEqual(['m', 'row']);
       expect(await toastChunks()).toBe(chunksKept);
@@ -354,6 +356,60 @@ describe.each(TEST_DIALECTS)('migrations (%s)', (dialect) => {
       expect(rows.map((row) => row.id)).toEqual([...ids].sort());
       expect((await migrator.migrateTo(before)).error).toBeUndefined();
       expect([await storage(), await write(ids)]).toEqual(['x', 'toast']);
+    },
+  );
+
+  it.runIf(dialect === 'postgres')(
+    'from 2026-12-07T1000 a write only notes its call for the index; down indexes the notes and has each write indexed at once again',
+    async () => {
+      const handle = await freshDatabase();
+      const migrator = createMigrator(handle.db, dialect);
+      const inline = '2026-12-06T1200_postgres_search_document_inline';
+      expect((await migrator.migrateTo(inline)).error).toBeUndefined();
+      const calls = createCallRepository(handle.db, dialect);
+      const tenant = uniqueId('org_');
+      const indexedFor = async (...words: string[]) => {
+        const found: string[][] = [];
+        for (const word of words) {
+          const { rows } = await sql<{ id: string }>`SELECT call_id AS id FROM call_search
+            WHERE document @@ to_tsquery('simple', ${word}) ORDER BY 1`.execute(handle.db);
+          found.push(rows.map((row) => row.id));
+        }
+        return found;
+      };
+      const pendingTable = async () =>
+        (
+          await sql<{ name: string | null }>`
+          SELECT to_regclass('call_search_pending')::text AS name`.execute(handle.db)
+        ).rows[0]!.name;
+
+      const before = newCallRow(tenant, { transcript: 'Agent: rowanold' });
+      await calls.insertIfAbsent(before);
+      expect(await indexedFor('rowanold')).toEqual([[before.id]]);
+      await migrateToLatest(handle.db, dialect);
+      // Noted, not yet indexed: a new call, and a change to a call indexed before.
+      const after = newCallRow(tenant, { transcript: 'Agent: rowannew' });
+      await calls.insertIfAbsent(after);
+      await calls.update(tenant, before.id, { transcript: 'Agent: rowanedit' });
+      expect(await indexedFor('rowannew', 'rowanedit', 'rowanold')).toEqual([[], [], [before.id]]);
+
+      expect((await migrator.migrateTo(inline)).error).toBeUndefined();
+      expect(await pendingTable()).toBeNull();
+      expect(await indexedFor('rowannew', 'rowanedit', 'rowanold')).toEqual([
+        [after.id],
+        [before.id],
+        [],
+      ]);
+      const later = newCallRow(tenant, { transcript: 'Agent: rowanlater' });
+      await calls.insertIfAbsent(later);
+      expect(await indexedFor('rowanlater')).toEqual([[later.id]]);
+
+      await migrateToLatest(handle.db, dialect);
+      expect(await pendingTable()).toBe('call_search_pending');
+      await calls.update(tenant, later.id, { transcript: 'Agent: rowanagain' });
+      expect(await indexedFor('rowanagain')).toEqual([[]]);
+      expect(await indexPendingSearch(handle)).toBe(1);
+      expect(await indexedFor('rowanagain', 'rowanlater')).toEqual([[later.id], []]);
     },
   );
 

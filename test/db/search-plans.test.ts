@@ -375,6 +375,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
         expect(new Set(ids).size).toBe(ids.length);
         expect([...ids].sort()).toEqual(calls.map((call) => call.id).sort());
         for (const call of calls) await repository.update(edited, call.id, { caller_name: null });
+        await indexSearch();
       }
     },
   );

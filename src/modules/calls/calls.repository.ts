@@ -85,14 +85,19 @@ const EVENT_COLUMNS = [
   'payload',
 ] as const;
 
-/** One round of the search index's upkeep on SQLite (indexPendingSearch). */
+/** One round of the search index's upkeep (indexPendingSearch). */
 export interface SearchIndexRound {
   /** Calls added to (or, deleted, taken out of) the index. */
   readonly calls: number;
-  /** The last note of calls_search_pending the index has done. */
+  /** SQLite: the last note of calls_search_pending the index has done (PostgreSQL: 0). */
   readonly through: number;
   /** Whether a next round may find more to do (a full batch, or the index being filled). */
   readonly more: boolean;
+  /**
+   * PostgreSQL: notes up to the round's `upTo` were left because another transaction holds
+   * them (another indexer, or a write noting the call again); they are done once it commits.
+   */
+  readonly busy?: boolean;
 }
 
 /** Where the previous page ended: its last row's sort key and id. */
@@ -493,12 +498,6 @@ export function createCallRepository(
       createCallRepository(trx, dialect, trx, searchPlans),
 
     /**
-     * SQLite indexes calls for search in batches after their writes commit (T1600), so a search
-     * first has `indexPendingSearch` run; PostgreSQL indexes each write as it commits.
-     */
-    defersSearchIndex: dialect === 'sqlite',
-
-    /**
      * The idempotent create: ON CONFLICT on (tenant, callSid) lets the database decide which of
      * many racing requests creates the row. Returns the row only if this call inserted it.
      */
@@ -579,7 +578,12 @@ export function createCallRepository(
      * `reads`: a read that begins after a write was acknowledged sees its note.
      */
     async lastPendingSearch(): Promise<number | undefined> {
-      if (dialect !== 'sqlite') return undefined;
+      if (dialect === 'postgres') {
+        const { rows } = await sql<{ last: string | null }>`
+          SELECT max(seq) AS last FROM call_search_pending`.execute(reads);
+        const last = rows[0]?.last;
+        return last === null || last === undefined ? undefined : Number(last);
+      }
       const { rows } = await sql<{ last: number | null }>`
         SELECT CASE
           WHEN search_index_state.rebuild_after IS NOT NULL OR ${SEARCH_FILE_MADE_ELSEWHERE}
@@ -601,14 +605,13 @@ export function createCallRepository(
      * `limit` a round, before any note is done (every note up to then is covered by it). It
      * writes the search file only: the indexer's connection begins each transaction by writing
      * it, so holds its lock and never the calls'. Across tenants: this is the index's upkeep, not
-     * a read or write on anyone's behalf. PostgreSQL's trigger indexes every write as it
-     * happens, so nothing waits there.
+     * a read or write on anyone's behalf. PostgreSQL: see indexPendingPostgresSearch.
      */
     async indexPendingSearch(
       limit: number,
       upTo = Number.MAX_SAFE_INTEGER,
     ): Promise<SearchIndexRound> {
-      if (dialect !== 'sqlite') return { calls: 0, through: 0, more: false };
+      if (dialect === 'postgres') return indexPendingPostgresSearch(db, limit, upTo);
       const state = await sql<{
         done: number;
         rebuildAfter: number | null;
@@ -668,6 +671,7 @@ export function createCallRepository(
      * indexPendingSearch returned). A call noted again since has a newer note, which stays.
      */
     async forgetIndexedSearch(through: number): Promise<void> {
+      // PostgreSQL's indexer deletes the notes it does in its own transaction.
       if (dialect !== 'sqlite') return;
       await sql`DELETE FROM calls_search_pending WHERE seq <= ${through}`.execute(db);
     },
@@ -1364,6 +1368,42 @@ interface FacetDriver {
 }
 
 // ---- PostgreSQL search -----------------------------------------------------------------
+
+/**
+ * One round of PostgreSQL's search index upkeep (migration 2026-12-07T1000), in the caller's
+ * transaction: takes up to `limit` of the notes up to `upTo`, oldest first, skipping those
+ * another transaction holds; writes their calls' documents to call_search and deletes the notes.
+ * The calls are read in a statement after the notes are locked, so a write that changed a call
+ * before the lock is seen, and a write after it waits and notes the call again (see the
+ * migration). A note whose call was deleted meanwhile just goes.
+ */
+async function indexPendingPostgresSearch(
+  db: Kysely<Database>,
+  limit: number,
+  upTo: number,
+): Promise<SearchIndexRound> {
+  const taken = await sql<{ callId: string }>`
+    SELECT call_id AS "callId" FROM call_search_pending WHERE seq <= ${upTo}
+    ORDER BY seq LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(db);
+  const ids = taken.rows.map((row) => row.callId);
+  const { rows } = await sql<{ busy: boolean }>`
+    WITH indexed AS (
+      INSERT INTO call_search (call_id, tenant_id, started_at, document)
+      SELECT c.id, c.tenant_id, c.started_at, callmind_search_document(c.tenant_id,
+        c.started_at, c.caller_name, c.topics, c.summary, c.collected_data, c.transcript)
+      FROM calls c WHERE c.id = ANY(${ids}::text[])
+      ON CONFLICT (call_id) DO UPDATE
+        SET started_at = excluded.started_at, document = excluded.document
+    ), done AS (
+      DELETE FROM call_search_pending WHERE call_id = ANY(${ids}::text[])
+    )
+    SELECT EXISTS (
+      SELECT 1 FROM call_search_pending
+      WHERE seq <= ${upTo} AND call_id <> ALL(${ids}::text[])
+    ) AS busy`.execute(db);
+  const more = ids.length === limit;
+  return { calls: ids.length, through: 0, more, busy: !more && rows[0]?.busy === true };
+}
 //
 // The words live in call_search (migration T1500): one narrow row per call, its tenant a word
 // of the document, so GIN finds "this tenant's calls holding these words" by itself, and their

@@ -1,5 +1,6 @@
 // Call ingest and reads. Never sees a request or reply: it takes the caller's AuthContext and
 // validated input, and returns API shapes or throws AppErrors.
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ConcurrencyGate } from '../../lib/concurrency-gate.js';
 import { joinJsonText } from '../../lib/json-text.js';
 import type { Transactor } from '../../db/transactor.js';
@@ -81,6 +82,12 @@ export interface CallServiceDeps {
   readonly heavyReads?: ConcurrencyGate | undefined;
 }
 
+/**
+ * How long a read that searches waits for notes another indexer holds (see indexPendingSearch):
+ * a batch takes well under a second; past this, the read goes on without them.
+ */
+const AWAIT_OTHER_INDEXERS_MS = 5_000;
+
 type IngestBody = CreateCallBody | CallStartedWebhookBody | CallCompletedWebhookBody;
 
 export type CallService = ReturnType<typeof createCallService>;
@@ -103,23 +110,33 @@ export function createCallService({
    * so a search under steady writes still ends), in batches of `searchIndexBatch`, stopping
    * once `maxCalls` are done; with `rechecks`, that many more passes, each up to the notes
    * there are when the one before ends. Then has the notes done deleted. Returns how many calls.
+   * With `awaitOthers` (a read that searches), notes held by another indexer (PostgreSQL, where
+   * several servers share the work) are waited for, so that they are in the index when it ends.
    */
   async function indexPendingSearch({
     maxCalls = Number.POSITIVE_INFINITY,
     rechecks = 0,
+    awaitOthers = false,
   } = {}): Promise<number> {
-    if (!calls.defersSearchIndex) return 0;
     // Read on a reader first, so a search (or an idle server's round) with nothing waiting
     // neither opens a write transaction nor queues behind the writes in flight.
     let upTo = await calls.lastPendingSearch();
     let indexed = 0;
     let through = 0;
+    const waitedSince = performance.now();
+    let pause = 1;
     for (let pass = 0; upTo !== undefined && pass <= rechecks; pass++) {
       while (indexed < maxCalls) {
         const round = await writes.indexSearch({ batch: searchIndexBatch, upTo });
         indexed += round.calls;
         through = round.through;
-        if (!round.more) break;
+        if (round.more) continue;
+        if (!awaitOthers || round.busy !== true) break;
+        // Another indexer's batch commits within a few hundred milliseconds; a note held
+        // longer belongs to a write still in flight, which no read is owed.
+        if (performance.now() - waitedSince > AWAIT_OTHER_INDEXERS_MS) break;
+        await delay(pause);
+        pause = Math.min(pause * 2, 16);
       }
       if (pass < rechecks) {
         const now = await calls.lastPendingSearch();
@@ -139,7 +156,7 @@ export function createCallService({
     // A call noted before the search began and changed while the first pass ran has had its
     // note replaced by one above where that pass stops (T1200): one more pass, up to the notes
     // there are then, takes it in. It does not chase later writes further, so it still ends.
-    if (filter.search !== undefined) await indexPendingSearch({ rechecks: 1 });
+    if (filter.search !== undefined) await indexPendingSearch({ rechecks: 1, awaitOthers: true });
   }
 
   /**
