@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { createMemoryChangeChannel } from '../src/db/change-channel.js';
 import { loadConfig } from '../src/config.js';
 import type { Dialect } from '../src/db/database.js';
@@ -37,6 +38,7 @@ import { BenchResources, type ServerHandle } from './query/resources.js';
 import {
   cpuMicros,
   getStreaming,
+  postgresCpuMicros,
   readExport,
   RssSampler,
   residentKiB,
@@ -843,8 +845,24 @@ async function ingestUnderReads(fixture: Fixture, bodies: readonly string[]): Pr
   }
 }
 
-/** SQLite: how many calls wait for the search index (T1600) right now. */
-function callsWaitingForIndex(databaseUrl: string): number | undefined {
+/** How many calls wait for the search index right now (SQLite T1600, PostgreSQL 2026-12-07T1000). */
+async function callsWaitingForIndex(databaseUrl: string): Promise<number | undefined> {
+  if (databaseUrl.startsWith('postgres')) {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const table = await client.query<{ name: string | null }>(
+        `SELECT to_regclass('call_search_pending')::text AS name`,
+      );
+      if (table.rows[0]?.name == null) return undefined;
+      const { rows } = await client.query<{ n: string }>(
+        'SELECT count(*) AS n FROM call_search_pending',
+      );
+      return Number(rows[0]!.n);
+    } finally {
+      await client.end();
+    }
+  }
   if (!databaseUrl.startsWith('sqlite:')) return undefined;
   const db = new BetterSqlite3(databaseUrl.slice('sqlite:'.length), { readonly: true });
   try {
@@ -861,7 +879,7 @@ function callsWaitingForIndex(databaseUrl: string): number | undefined {
 }
 
 /**
- * SQLite indexes calls in batches after their writes (T1600), so a phase can end with calls not
+ * Both dialects index calls in batches after their writes, so a phase can end with calls not
  * yet indexed; a search indexes them before it reads. How long the first search after a phase
  * takes is that backlog's cost, and it is charged to the phase.
  */
@@ -894,7 +912,7 @@ interface IngestPhases {
    * end of its catch-up search: what the work costs, whichever thread does it and whenever.
    */
   readonly cpuMicrosPerRequest: { readonly create: number; readonly complete: number };
-  /** SQLite: the most calls left waiting for the search index at the end of a slice. */
+  /** The most calls left waiting for the search index at the end of a slice. */
   readonly waiting: { readonly create?: number; readonly complete?: number };
 }
 
@@ -913,7 +931,7 @@ interface PhaseTotals {
   readonly slices: LoadResult[];
   catchUpMs: number;
   cpuMicros: number;
-  /** SQLite: the most calls left waiting for the index at a slice's end. */
+  /** The most calls left waiting for the index at a slice's end. */
   waiting?: number;
 }
 
@@ -988,6 +1006,11 @@ async function phaseInTurns(
   sides: readonly IngestSide[],
   requestOf: (side: IngestSide) => AutocannonRequest,
 ): Promise<PhaseTotals[]> {
+  // The server's CPU, and on PostgreSQL the database's too, where its indexing runs: in turns
+  // only one side is loaded, so what PostgreSQL does meanwhile is that side's (and its share of
+  // the checkpoints and vacuums its writes cause).
+  const cpuOf = (pid: number) =>
+    cpuMicros(pid) + (sides[0]!.databaseUrl.startsWith('postgres') ? postgresCpuMicros() : 0);
   const totals = sides.map((): PhaseTotals => ({ slices: [], catchUpMs: 0, cpuMicros: 0 }));
   const requests = sides.map(requestOf);
   for (let slice = 0; slice < INDEX_COST_SLICES; slice++) {
@@ -995,7 +1018,7 @@ async function phaseInTurns(
     for (const index of order) {
       const { server } = sides[index]!.handle;
       const total = totals[index]!;
-      const cpuBefore = cpuMicros(server.pid);
+      const cpuBefore = cpuOf(server.pid);
       total.slices.push(
         await runLoad(server.baseUrl, {
           connections: CONNECTIONS,
@@ -1003,10 +1026,10 @@ async function phaseInTurns(
           requests: [requests[index]!],
         }),
       );
-      const waiting = callsWaitingForIndex(sides[index]!.databaseUrl);
+      const waiting = await callsWaitingForIndex(sides[index]!.databaseUrl);
       if (waiting !== undefined) total.waiting = Math.max(total.waiting ?? 0, waiting);
       total.catchUpMs += await searchCatchUpMs(server.baseUrl);
-      total.cpuMicros += cpuMicros(server.pid) - cpuBefore;
+      total.cpuMicros += cpuOf(server.pid) - cpuBefore;
     }
   }
   return totals;
@@ -1097,11 +1120,9 @@ async function indexCost(dialect: Dialect, bodies: readonly string[]): Promise<v
       `${withIndex.toFixed(0)} vs ${without.toFixed(0)} µs of server time per call`,
     ],
   });
-  // The same costs as the server's CPU time per request: where the server is CPU-bound, what
-  // the rate loses (1 - without / with), whatever share of the cores the load generator takes.
-  // SQLite only: PostgreSQL's index is kept by a trigger in its backends, whose CPU the server
-  // process's does not count.
-  if (dialect !== 'sqlite') return;
+  // The same costs as CPU time per request: where the machine is CPU-bound, what the rate
+  // loses (1 - without / with), whatever share of the cores the load generator takes. The
+  // server's CPU, and on PostgreSQL the database's processes' too (phaseInTurns).
   const cpu = (runs: IngestPhases) => runs.cpuMicrosPerRequest;
   const cpuRows: [string, number, number][] = [
     ['create', cpu(phases.with).create, cpu(phases.without).create],
@@ -1112,16 +1133,17 @@ async function indexCost(dialect: Dialect, bodies: readonly string[]): Promise<v
       cpu(phases.without).create + cpu(phases.without).complete,
     ],
   ];
+  const whose = dialect === 'postgres' ? 'server + PostgreSQL' : 'server';
   for (const [name, withMicros, withoutMicros] of cpuRows) {
     const cpuCost = 1 - withoutMicros / withMicros;
     add({
       dialect,
       scenario: 'index-cost',
-      case: `${name}, server CPU with search index`,
+      case: `${name}, ${whose} CPU with search index`,
       target: indexCostTarget(cpuCost),
       notes: [
-        `index costs ${(cpuCost * 100).toFixed(1)} % of the server's CPU per request`,
-        `${withMicros.toFixed(0)} vs ${withoutMicros.toFixed(0)} µs of CPU (every thread) per request`,
+        `index costs ${(cpuCost * 100).toFixed(1)} % of the ${whose} CPU per request`,
+        `${withMicros.toFixed(0)} vs ${withoutMicros.toFixed(0)} µs of CPU per request`,
       ],
     });
   }

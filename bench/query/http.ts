@@ -194,6 +194,29 @@ export function cpuMicros(pid: number): number {
   return ticks * 10_000;
 }
 
+/**
+ * CPU time every PostgreSQL process on this machine has used so far, in µs: each live one's own
+ * (as cpuMicros) plus what the postmaster has reaped of those that exited (the 16th and 17th
+ * fields). The bench's PostgreSQL runs here: its backends (the search indexer's among them),
+ * checkpointer and autovacuum workers all count.
+ */
+export function postgresCpuMicros(): number {
+  let ticks = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  }
+  return ticks * 10_000;
+}
+
 /** VmRSS of a process, in KiB (Linux /proc). */
 export function residentKiB(pid: number): number | undefined {
   try {
