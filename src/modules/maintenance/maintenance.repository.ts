@@ -36,6 +36,17 @@ export function createMaintenanceRepository(
       return rows.map((row) => row.table);
     },
 
+    /**
+     * PostgreSQL: VACUUMs call_search_pending, the search index's queue of notes (migration
+     * 2026-12-07T1000): every write inserts a note and the indexer deletes it, so where
+     * autovacuum is off the dead notes would pile up, and the indexer's scan from the oldest
+     * note would cross them all. Skipped while another instance vacuums it. Not in a transaction.
+     */
+    async vacuumSearchNotes(): Promise<void> {
+      if (dialect !== 'postgres') return;
+      await sql`VACUUM (SKIP_LOCKED) call_search_pending`.execute(db);
+    },
+
     /** Live calls that started before `cutoff`, locked for this transaction (PostgreSQL). */
     async claimStaleCalls(cutoff: string, limit: number): Promise<StaleCall[]> {
       let query = db
