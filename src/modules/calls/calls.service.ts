@@ -148,13 +148,15 @@ export function createCallService({
   }
 
   /**
-   * Before a read that searches: on SQLite, calls are indexed in batches after their writes
-   * commit (T1600), so what still waits is indexed first. The read then sees every write
-   * acknowledged before it began. Called once the request is known to be valid.
+   * Before a read that searches: calls are indexed in batches after their writes commit (SQLite
+   * T1600, PostgreSQL 2026-12-07T1000), so what still waits is indexed first, and on PostgreSQL
+   * what another server is indexing is waited for. The read then sees every write acknowledged
+   * before it began. Called once the request is known to be valid.
    */
   async function searchable(filter: CallFilter): Promise<void> {
-    // A call noted before the search began and changed while the first pass ran has had its
-    // note replaced by one above where that pass stops (T1200): one more pass, up to the notes
+    // A call noted before the search began and changed while the first pass ran can have a new
+    // note above where that pass stops (SQLite replaces the note, T1200; PostgreSQL notes the
+    // call again once the indexer holding its note commits): one more pass, up to the notes
     // there are then, takes it in. It does not chase later writes further, so it still ends.
     if (filter.search !== undefined) await indexPendingSearch({ rechecks: 1, awaitOthers: true });
   }
