@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCallFilter } from '../../src/modules/calls/call-query.js';
 import {
   createCallRepository,
+  DEFAULT_SEARCH_PLANS,
   type CallRepository,
   type ListedCallRow,
   type ListSort,
@@ -29,20 +30,30 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
   let t: TestApp;
   let chunked: CallRepository;
   let indexed: CallRepository;
+  let walking: CallRepository;
   const tenant = uniqueId('tenant_plans_');
 
   beforeAll(async () => {
     t = await createTestApp(dialect);
     const db = t.database.db;
+    // PostgreSQL: walks that stop early for GIN (months) and go on, per share, as by default.
     chunked = createCallRepository(db, dialect, db, {
       commonMatches: 3,
       walkChunks: [4, 9, 20],
       relevanceWindow: 7,
+      postgresWalk: { first: 4, newest: 20, relevance: 28 },
     });
     indexed = createCallRepository(db, dialect, db, {
       commonMatches: Number.MAX_SAFE_INTEGER,
       walkChunks: [],
       relevanceWindow: Number.MAX_SAFE_INTEGER,
+      postgresWalk: { first: 0, newest: 0, relevance: 0 },
+    });
+    // PostgreSQL: every search walks, to the tenant's oldest call if need be.
+    walking = createCallRepository(db, dialect, db, {
+      ...DEFAULT_SEARCH_PLANS,
+      relevanceWindow: 7,
+      postgresWalk: { first: 5, newest: 1_000_000, relevance: 1_000_000 },
     });
     const random = prng(7);
     const rows = Array.from({ length: 400 }, (_, i) => {
@@ -149,6 +160,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
       expect(everyRanked.some((row) => row.tail)).toBe(false);
 
       const windowed = await relevanceWalk(chunked, query);
+      expect(await relevanceWalk(walking, query)).toEqual(windowed);
       const ids = windowed.map((row) => row.id);
       expect(new Set(ids).size).toBe(ids.length);
       expect([...ids].sort()).toEqual([...matches].sort());
@@ -206,6 +218,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
       });
       try {
         const walker = createCallRepository(racing, 'sqlite', racing, {
+          ...DEFAULT_SEARCH_PLANS,
           commonMatches: 3,
           walkChunks: [4, 9, 20],
           relevanceWindow: 7,
@@ -257,7 +270,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
         )
         .map((row) => row.id);
       expect(expected.length).toBeGreaterThan(8);
-      for (const repository of [chunked, indexed]) {
+      for (const repository of [chunked, indexed, walking]) {
         const walked: string[] = [];
         const filter = parseCallFilter(query);
         let after: { key: string | number; id: string } | undefined;
@@ -386,6 +399,7 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
       for (const sort of ['newest', 'oldest'] as const) {
         const expected = await walk(indexed, query, sort);
         expect(await walk(chunked, query, sort), sort).toEqual(expected);
+        expect(await walk(walking, query, sort), sort).toEqual(expected);
         if (query.q !== 'nothing') expect(expected.length).toBeGreaterThan(0);
       }
     },

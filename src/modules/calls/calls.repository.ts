@@ -795,14 +795,7 @@ export function createCallRepository(
       filter: CallFilter,
       options: RelevanceOptions,
     ): Promise<RelevancePage> {
-      return listByRelevance(
-        reads,
-        dialect,
-        tenantId,
-        filter,
-        options,
-        searchPlans.relevanceWindow,
-      );
+      return listByRelevance(reads, dialect, tenantId, filter, options, searchPlans);
     },
 
     /** How many of the tenant's calls match `filter`. */
@@ -1023,12 +1016,34 @@ export interface SearchPlanSettings {
   readonly walkChunks: readonly number[];
   /** How many of a search's most recent matches relevance ranks (both dialects). */
   readonly relevanceWindow: number;
+  /** How far PostgreSQL's searches walk the tenant's newest calls (see walkPostgresChunk). */
+  readonly postgresWalk: PostgresWalkSettings;
+}
+
+/**
+ * PostgreSQL searches walk the tenant's newest calls, testing each one's words, where that
+ * costs less than asking GIN: about 2.5 µs a call walked (its row and its compressed document
+ * are read), against about 3 µs a match for GIN's matches, every one of which is read and
+ * sorted before the first is known. A word in most calls fills a page within a few hundred
+ * calls; GIN would hand over tens of thousands. Each setting is a number of calls walked.
+ */
+export interface PostgresWalkSettings {
+  /**
+   * Walked first by a newest-first search (0: never walk). How many matched tells the word's
+   * share of the calls; it also decides relevance's plan.
+   */
+  readonly first: number;
+  /** A newest-first page walks on while its share says the page fills within this many. */
+  readonly newest: number;
+  /** Relevance walks to its window while the share says the window is within this many. */
+  readonly relevance: number;
 }
 
 export const DEFAULT_SEARCH_PLANS: SearchPlanSettings = {
   commonMatches: 10_000,
   walkChunks: [1000, 4000, 16000],
   relevanceWindow: 1000,
+  postgresWalk: { first: 200, newest: 2000, relevance: 8000 },
 };
 
 /** Column weights of -bm25(): tenant 0, caller name and topics 4, summary and data 2, transcript 1. */
@@ -1441,15 +1456,16 @@ function isoMonth(startedAt: string): string | undefined {
   return /^\d{4}-\d{2}-/.test(startedAt) ? startedAt.slice(0, 7) : undefined;
 }
 
+type SearchKey = { id: string; sort_key: string };
+
 /**
- * Keys (id, startedAt) of the tenant's matches in startedAt order after `after`: GIN gives a
- * rare word's matches to sort; for a common word the planner walks the tenant's newest rows of
- * call_search instead and stops at the page. Other filters join `calls`.
+ * Keys (id, startedAt) of the tenant's matches in startedAt order after `after`.
  *
- * Newest first asks for one month first (the cursor's, or that of the tenant's newest call):
- * every document holds its month as a word (migration T1500), so GIN hands over that month's
- * matches alone, a few hundred where the year has thousands to sort (and, with another filter,
- * to look up in `calls`). A page that month leaves short takes the rest from before it.
+ * Newest first walks the tenant's newest calls first (walkPostgresChunk): a word in a good share
+ * of them fills the page there. When the share the walk saw says a page would take more than
+ * `walk.newest` calls, GIN finishes it from where the walk stopped, a month at a time
+ * (postgresKeysByMonth). Oldest first (no other filters) is left to the planner: it walks the
+ * tenant's oldest rows for a common word and sorts GIN's matches for a rare one.
  */
 async function postgresSearchKeys(
   reads: Reads,
@@ -1459,7 +1475,134 @@ async function postgresSearchKeys(
   direction: 'asc' | 'desc',
   after: PagePosition | undefined,
   limit: number,
-): Promise<Array<{ id: string; sort_key: string }>> {
+  walk: PostgresWalkSettings,
+): Promise<SearchKey[]> {
+  if (direction === 'asc')
+    return postgresGinKeys(reads, tenantId, filter, search, 'asc', after, sql``, limit);
+  if (walk.first <= 0) return postgresKeysByMonth(reads, tenantId, filter, search, after, limit);
+  const found: SearchKey[] = [];
+  let position = after;
+  let walked = 0;
+  let matched = 0;
+  let size = walk.first;
+  for (;;) {
+    const chunk = await walkPostgresChunk(
+      reads,
+      tenantId,
+      filter,
+      search,
+      position,
+      size,
+      limit - found.length,
+    );
+    found.push(...chunk.hits);
+    walked += chunk.walked;
+    matched += chunk.matched;
+    // A full page, or the tenant's calls ran out before the chunk did: every match is here.
+    if (found.length >= limit || chunk.last === undefined || chunk.walked < size) return found;
+    position = chunk.last;
+    // How many more calls the page needs at the share seen so far, with a quarter to spare.
+    const needed = ((limit - found.length) * walked * 1.25) / Math.max(matched, 0.5);
+    if (walked + needed > walk.newest) break;
+    size = Math.max(walk.first, Math.ceil(needed));
+  }
+  return [
+    ...found,
+    ...(await postgresKeysByMonth(reads, tenantId, filter, search, position, limit - found.length)),
+  ];
+}
+
+/** What walkPostgresChunk walked: its matches and where it stopped. */
+interface WalkedChunk {
+  /** The chunk's matches, newest first, at most the limit asked for. */
+  readonly hits: SearchKey[];
+  /** Calls walked, and how many of them matched (beyond the limit too). */
+  readonly walked: number;
+  readonly matched: number;
+  /** The last call walked, where a walk goes on from; undefined when none was. */
+  readonly last: PagePosition | undefined;
+}
+
+/**
+ * The tenant's `size` newest calls after `after` (of those the other filters keep), each tested
+ * for the searched words one by one: from call_search itself with no other filter, else from
+ * `calls` (by whichever of its indexes serves the filters), each call's document then looked up
+ * by its id. Exact whatever the word: GIN takes no part, so a call is a match only if its words
+ * are.
+ */
+async function walkPostgresChunk(
+  reads: Reads,
+  tenantId: string,
+  filter: CallFilter,
+  search: readonly SearchTerm[],
+  after: PagePosition | undefined,
+  size: number,
+  limit: number,
+): Promise<WalkedChunk> {
+  const words = sql`to_tsquery('simple', ${toTsQuery(search)})`;
+  const beyond = (started: RawBuilder<unknown>, id: RawBuilder<unknown>) =>
+    after === undefined
+      ? sql``
+      : sql`AND (${started}, ${id}) < (${String(after.key)}, ${after.id})`;
+  // The calls first, then each one's words: written as EXISTS, the test may be planned as one
+  // hashed lookup of every match GIN has (the planner prices it for all the tenant's calls, not
+  // for the chunk), 1.5 s for a common word. A scalar subquery runs call by call.
+  const chunk = hasFiltersBesidesSearch(filter)
+    ? sql`SELECT k.id, k.sort_key, coalesce((
+          SELECT s.document @@ ${words} FROM call_search s
+          WHERE s.call_id = k.id AND s.tenant_id = ${tenantId}), false) AS hit
+        FROM (SELECT calls.id, calls.started_at AS sort_key FROM calls
+          WHERE ${otherConditions('postgres', tenantId, filter)}
+            ${beyond(sql`calls.started_at`, sql`calls.id`)}
+          ORDER BY calls.started_at DESC, calls.id DESC LIMIT ${size}) k`
+    : sql`SELECT s.call_id AS id, s.started_at AS sort_key, s.document @@ ${words} AS hit
+        FROM call_search s WHERE s.tenant_id = ${tenantId}
+          ${beyond(sql`s.started_at`, sql`s.call_id`)}
+        ORDER BY s.started_at DESC, s.call_id DESC LIMIT ${size}`;
+  // The first `limit` matches, and the last call walked with the chunk's counts.
+  const { rows } = await sql<{
+    id: string;
+    sort_key: string;
+    hit: boolean;
+    nth: string;
+    walked: string;
+    matched: string;
+  }>`
+    WITH chunk AS MATERIALIZED (${chunk})
+    SELECT id, sort_key, hit, nth, walked, matched FROM (
+      SELECT id, sort_key, hit,
+        count(*) FILTER (WHERE hit) OVER (ORDER BY sort_key DESC, id DESC) AS nth,
+        row_number() OVER (ORDER BY sort_key DESC, id DESC) AS n,
+        count(*) OVER () AS walked,
+        count(*) FILTER (WHERE hit) OVER () AS matched
+      FROM chunk) numbered
+    WHERE (hit AND nth <= ${limit}) OR n = walked
+    ORDER BY sort_key DESC, id DESC`.execute(reads);
+  const last = rows.at(-1);
+  return {
+    hits: rows
+      .filter((row) => row.hit && Number(row.nth) <= limit)
+      .map(({ id, sort_key }) => ({ id, sort_key })),
+    walked: Number(last?.walked ?? 0),
+    matched: Number(last?.matched ?? 0),
+    last: last === undefined ? undefined : { key: last.sort_key, id: last.id },
+  };
+}
+
+/**
+ * Keys of the tenant's matches from GIN, in startedAt order after `after`, narrowed further by
+ * `narrowing`; other filters join `calls`. GIN hands over every match, which are then sorted.
+ */
+async function postgresGinKeys(
+  reads: Reads,
+  tenantId: string,
+  filter: CallFilter,
+  search: readonly SearchTerm[],
+  direction: 'asc' | 'desc',
+  after: PagePosition | undefined,
+  narrowing: RawBuilder<unknown>,
+  count: number,
+): Promise<SearchKey[]> {
   const join = hasFiltersBesidesSearch(filter)
     ? sql`JOIN calls ON calls.id = s.call_id AND ${otherConditions('postgres', tenantId, filter)}`
     : sql``;
@@ -1469,15 +1612,30 @@ async function postgresSearchKeys(
       : sql`AND (s.started_at, s.call_id) ${sql.raw(direction === 'desc' ? '<' : '>')}
           (${String(after.key)}, ${after.id})`;
   const order = sql.raw(direction);
-  const keys = async (narrowing: RawBuilder<unknown>, count: number) =>
-    (
-      await sql<{ id: string; sort_key: string }>`
-        SELECT s.call_id AS id, s.started_at AS sort_key FROM call_search s ${join}
-        WHERE ${postgresMatches(tenantId, search)} ${position} ${narrowing}
-        ORDER BY s.started_at ${order}, s.call_id ${order}
-        LIMIT ${count}`.execute(reads)
-    ).rows;
-  if (direction === 'asc') return keys(sql``, limit);
+  const { rows } = await sql<SearchKey>`
+    SELECT s.call_id AS id, s.started_at AS sort_key FROM call_search s ${join}
+    WHERE ${postgresMatches(tenantId, search)} ${position} ${narrowing}
+    ORDER BY s.started_at ${order}, s.call_id ${order}
+    LIMIT ${count}`.execute(reads);
+  return rows;
+}
+
+/**
+ * Newest first from GIN, one month first (the position's, or that of the tenant's newest call):
+ * every document holds its month as a word (migration T1500), so GIN hands over that month's
+ * matches alone, where the year has twelve times as many to sort (and, with another filter, to
+ * look up in `calls`). A page that month leaves short takes the rest from before it.
+ */
+async function postgresKeysByMonth(
+  reads: Reads,
+  tenantId: string,
+  filter: CallFilter,
+  search: readonly SearchTerm[],
+  after: PagePosition | undefined,
+  limit: number,
+): Promise<SearchKey[]> {
+  const keys = (narrowing: RawBuilder<unknown>, count: number) =>
+    postgresGinKeys(reads, tenantId, filter, search, 'desc', after, narrowing, count);
   const month =
     after === undefined
       ? (
@@ -1488,7 +1646,7 @@ async function postgresSearchKeys(
   const first = month === null || month === undefined ? undefined : isoMonth(month);
   if (first === undefined) return keys(sql``, limit);
   // That month, the month before (a month just begun holds a few days), then all the rest.
-  const found: Array<{ id: string; sort_key: string }> = [];
+  const found: SearchKey[] = [];
   let covered = first;
   for (let step = 0; ; step++) {
     const monthWord = `'#month:${covered}'`;
@@ -1515,6 +1673,7 @@ async function listPostgresSearch(
   filter: CallFilter,
   search: readonly SearchTerm[],
   options: ListPlanOptions & { sort: 'newest' | 'oldest' },
+  walk: PostgresWalkSettings,
   attempt = 1,
 ): Promise<ListedCallRow[]> {
   const { sort, after, limit } = options;
@@ -1526,11 +1685,12 @@ async function listPostgresSearch(
     SORT_KEYS[sort].direction,
     after,
     limit,
+    walk,
   );
   const rows = await rowsInOrder(reads, 'postgres', tenantId, keys, options);
   // A call deleted between the two reads would make the page short, which reads as the last.
   if (rows.length < keys.length && attempt < 3) {
-    return listPostgresSearch(reads, tenantId, filter, search, options, attempt + 1);
+    return listPostgresSearch(reads, tenantId, filter, search, options, walk, attempt + 1);
   }
   return rows;
 }
@@ -1556,7 +1716,14 @@ async function listPlan(
     filter.search !== undefined &&
     (sort === 'newest' || (sort === 'oldest' && !hasFiltersBesidesSearch(filter)))
   ) {
-    return listPostgresSearch(reads, tenantId, filter, filter.search, { ...options, sort });
+    return listPostgresSearch(
+      reads,
+      tenantId,
+      filter,
+      filter.search,
+      { ...options, sort },
+      searchPlans.postgresWalk,
+    );
   }
 
   const driver = facetDriver(filter);
@@ -1645,9 +1812,39 @@ function postgresRelevance(
   tenantId: string,
   filter: CallFilter,
   search: readonly SearchTerm[],
+  plans: SearchPlanSettings,
 ): RelevancePlan {
+  const words = sql`to_tsquery('simple', ${toTsQuery(search)})`;
+  const walk = plans.postgresWalk;
+  // Whether the window is among the tenant's newest `walk.relevance` calls, by the share of
+  // its newest `walk.first` that match: then walking them costs less than GIN's matches, all of
+  // them read and sorted (125k for a word in 60 % of a tenant's 200k calls: over 100 ms).
+  let walks: Promise<boolean> | undefined;
+  const walksToWindow = () =>
+    (walks ??= (async () => {
+      if (walk.first <= 0) return false;
+      const { rows } = await sql<{ walked: string; matched: string }>`
+        SELECT count(*) AS walked, count(*) FILTER (WHERE w.document @@ ${words}) AS matched
+        FROM (SELECT document FROM call_search WHERE tenant_id = ${tenantId}
+          ORDER BY started_at DESC, call_id DESC LIMIT ${walk.first}) w`.execute(reads);
+      const walked = Number(rows[0]?.walked ?? 0);
+      const matched = Number(rows[0]?.matched ?? 0);
+      return matched > 0 && (plans.relevanceWindow * walked) / matched <= walk.relevance;
+    })());
   return {
     async findWindow(windowSize) {
+      if (await walksToWindow()) {
+        const { rows } = await sql<{ key: string; id: string }>`
+          SELECT w.started_at AS key, w.call_id AS id FROM (
+            SELECT started_at, call_id, document FROM call_search WHERE tenant_id = ${tenantId}
+            ORDER BY started_at DESC, call_id DESC LIMIT ${walk.relevance}) w
+          WHERE w.document @@ ${words}
+          ORDER BY w.started_at DESC, w.call_id DESC OFFSET ${windowSize - 1} LIMIT 1`.execute(
+          reads,
+        );
+        // Not within the walk (the share was misjudged): GIN's answer below is exact.
+        if (rows[0] !== undefined) return rows[0];
+      }
       const { rows } = await sql<{ key: string; id: string }>`
         SELECT s.started_at AS key, s.call_id AS id FROM call_search s
         WHERE ${postgresMatches(tenantId, search)}
@@ -1655,12 +1852,26 @@ function postgresRelevance(
       return rows[0] ?? null;
     },
     async ranked(window, after, limit, cap) {
+      // With a window the walk reads the tenant's calls from the newest back to the window's
+      // end; GIN is not asked. Otherwise GIN hands over every match, and the window is applied
+      // to them: OFFSET 0 keeps each condition on its side, as the planner would otherwise
+      // intersect GIN's matches with the window's calls from the btree (53k calls read for a
+      // window of a word in 2 % of calls: 22 of the query's 30 ms) or, walking, ask GIN.
       const inWindow =
         window === null
           ? sql``
           : sql`AND (s.started_at, s.call_id) >= (${String(window.key)}, ${window.id})`;
-      const recent = sql`FROM call_search s WHERE ${postgresMatches(tenantId, search)} ${inWindow}
-        ORDER BY s.started_at DESC, s.call_id DESC LIMIT ${cap + 1}`;
+      const recent =
+        window !== null && (await walksToWindow())
+          ? sql`FROM (SELECT call_id, started_at, document FROM call_search s
+                WHERE s.tenant_id = ${tenantId} ${inWindow}
+                ORDER BY s.started_at DESC, s.call_id DESC OFFSET 0) s
+              WHERE s.document @@ ${words}
+              ORDER BY s.started_at DESC, s.call_id DESC LIMIT ${cap + 1}`
+          : sql`FROM (SELECT call_id, started_at, document FROM call_search s
+                WHERE ${postgresMatches(tenantId, search)} OFFSET 0) s
+              WHERE TRUE ${inWindow}
+              ORDER BY s.started_at DESC, s.call_id DESC LIMIT ${cap + 1}`;
       const join = hasFiltersBesidesSearch(filter)
         ? sql`JOIN calls ON calls.id = ranked.call_id
             AND ${otherConditions('postgres', tenantId, filter)}`
@@ -1671,8 +1882,7 @@ function postgresRelevance(
           : sql`AND (ranked.score, ranked.call_id) < (CAST(${after.key} AS float8), ${after.id})`;
       const { rows } = await sql<{ id: string; sort_key: number; candidates: number | string }>`
         WITH ranked AS MATERIALIZED (
-          SELECT s.call_id,
-            ts_rank_cd(s.document, to_tsquery('simple', ${toTsQuery(search)}), 1)::float8 AS score
+          SELECT s.call_id, ts_rank_cd(s.document, ${words}, 1)::float8 AS score
           ${recent}
         )
         SELECT ranked.call_id AS id, ranked.score AS sort_key,
@@ -1693,7 +1903,7 @@ function postgresRelevance(
       };
     },
     older(before, limit) {
-      return postgresSearchKeys(reads, tenantId, filter, search, 'desc', before, limit);
+      return postgresSearchKeys(reads, tenantId, filter, search, 'desc', before, limit, walk);
     },
   };
 }
@@ -1804,17 +2014,16 @@ async function listByRelevance(
   tenantId: string,
   filter: CallFilter,
   options: RelevanceOptions,
-  windowSize: number,
+  plans: SearchPlanSettings,
   attempt = 1,
 ): Promise<RelevancePage> {
   const search = filter.search;
   if (search === undefined) throw new Error('relevance needs search terms');
-  const plan = (dialect === 'postgres' ? postgresRelevance : sqliteRelevance)(
-    reads,
-    tenantId,
-    filter,
-    search,
-  );
+  const windowSize = plans.relevanceWindow;
+  const plan =
+    dialect === 'postgres'
+      ? postgresRelevance(reads, tenantId, filter, search, plans)
+      : sqliteRelevance(reads, tenantId, filter, search);
   const { after, limit } = options;
   const window = options.window !== undefined ? options.window : await plan.findWindow(windowSize);
   // A walk's window holds windowSize calls plus those that arrive during the walk. Far more
@@ -1838,7 +2047,7 @@ async function listByRelevance(
   const rows = await rowsInOrder(reads, dialect, tenantId, keys, options);
   if (rows.length < keys.length && attempt < 3) {
     // A call deleted between the reads: a short page would read as the last one.
-    return listByRelevance(reads, dialect, tenantId, filter, options, windowSize, attempt + 1);
+    return listByRelevance(reads, dialect, tenantId, filter, options, plans, attempt + 1);
   }
   const tailOf = new Map(keys.map((key) => [key.id, key.tail]));
   return {
