@@ -1,8 +1,9 @@
 // SQLite picks a search plan per query: rare words from the index, common ones by walking the
 // calls in chunks (with the index-driven plan finishing a page the chunks leave short). With the
 // thresholds shrunk, every path runs on a small data set, and each page must be exactly the
-// page the index-driven plan gives, on calls whose rowids are not in time order. PostgreSQL has
-// one plan; the same walks run there too.
+// page the index-driven plan gives, on calls whose rowids are not in time order. PostgreSQL
+// walks the tenant's newest calls before asking GIN (postgresSearchKeys, postgresRelevance): its
+// walks, cut short, not taken or taken to the oldest call, must give the same pages too.
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCallFilter } from '../../src/modules/calls/call-query.js';
@@ -235,7 +236,8 @@ describe.each(TEST_DIALECTS)('search plans give the same pages (%s)', (dialect) 
   );
 
   it('newest-first search pages cross months, empty months and month edges in order', async () => {
-    // PostgreSQL reads the newest month's matches first, then the rest (postgresSearchKeys).
+    // PostgreSQL's GIN plan reads the newest month's matches first, then the rest
+    // (postgresKeysByMonth); the walks go on from where they stop.
     const monthly = uniqueId('tenant_months_');
     const random = prng(17);
     const starts = [
