@@ -1501,7 +1501,8 @@ async function postgresSearchKeys(
     // A full page, or the tenant's calls ran out before the chunk did: every match is here.
     if (found.length >= limit || chunk.last === undefined || chunk.walked < size) return found;
     position = chunk.last;
-    // How many more calls the page needs at the share seen so far, with a quarter to spare.
+    // How many more calls the page needs at the share seen so far, with a quarter to spare (no
+    // match yet counts as half of one, which sends any but a short page to GIN).
     const needed = ((limit - found.length) * walked * 1.25) / Math.max(matched, 0.5);
     if (walked + needed > walk.newest) break;
     size = Math.max(walk.first, Math.ceil(needed));
