@@ -37,7 +37,9 @@ import { BIG_TENANT, SEARCH_TERMS } from './query/generator.js';
 import { BenchResources, type ServerHandle } from './query/resources.js';
 import {
   cpuMicros,
+  cpuNote,
   getStreaming,
+  measuringCpu,
   postgresCpuMicros,
   readExport,
   RssSampler,
@@ -45,6 +47,7 @@ import {
   runLoad,
   runPaced,
   type AutocannonRequest,
+  type CpuPerRequest,
   type ExportResult,
   type LoadResult,
 } from './query/http.js';
@@ -145,6 +148,8 @@ interface Figure {
   readonly scenario: ScenarioKey | 'ceiling' | 'list-db';
   readonly case: string;
   readonly http?: LoadResult;
+  /** CPU per answered request over an HTTP phase, where measured (the list's, flat out). */
+  readonly cpu?: CpuPerRequest;
   readonly timing?: Timing;
   readonly export?: ExportResult & {
     rss?: { baselineKiB: number; peakKiB: number; lastKiB: number; samples: number };
@@ -482,12 +487,8 @@ async function measureCeiling(when: 'before' | 'after', inputs: CeilingInputs): 
   console.log(`\nceiling (${when}): bench/ceiling-server.ts, pid ${server.pid}`);
   try {
     if (wants('list')) {
-      add({
-        dialect: 'ceiling',
-        scenario: 'ceiling',
-        case: `list-page ${when}`,
-        ceilingKey: 'list-page',
-        http: await runLoad(server.baseUrl, {
+      const { http, cpu } = await measuringCpu(server.pid, false, () =>
+        runLoad(server.baseUrl, {
           connections: CONNECTIONS,
           seconds: SECONDS,
           requests: [
@@ -497,7 +498,15 @@ async function measureCeiling(when: 'before' | 'after', inputs: CeilingInputs): 
             },
           ],
         }),
-        notes: [`${inputs.listPageBytes} B page`],
+      );
+      add({
+        dialect: 'ceiling',
+        scenario: 'ceiling',
+        case: `list-page ${when}`,
+        ceilingKey: 'list-page',
+        http,
+        cpu,
+        notes: [`${inputs.listPageBytes} B page`, cpuNote(cpu)],
       });
       add({
         dialect: 'ceiling',
@@ -602,19 +611,22 @@ async function httpReads(fixture: Fixture, mixes: readonly ListMix[]): Promise<v
   try {
     if (wants('list')) {
       for (const mix of mixes) {
-        const http = await runLoad(server.baseUrl, {
-          connections: CONNECTIONS,
-          seconds: SECONDS,
-          requests: [{ method: 'GET', path: `/api/call-history?${queryString(mix.query)}` }],
-        });
+        const { http, cpu } = await measuringCpu(server.pid, dialect === 'postgres', () =>
+          runLoad(server.baseUrl, {
+            connections: CONNECTIONS,
+            seconds: SECONDS,
+            requests: [{ method: 'GET', path: `/api/call-history?${queryString(mix.query)}` }],
+          }),
+        );
         add({
           dialect,
           scenario: 'list',
           case: mix.key,
           http,
+          cpu,
           target: latencyTarget(http.latencyMs.p99, TARGETS.listHttpP99Ms),
           ceilingKey: 'list-page',
-          notes: [],
+          notes: [cpuNote(cpu)],
         });
       }
       // The same clients at a pace a dashboard's users could keep up: latency without the queue

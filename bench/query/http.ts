@@ -217,6 +217,44 @@ export function postgresCpuMicros(): number {
   return ticks * 10_000;
 }
 
+/**
+ * The CPU one answered request took over a load phase, in ms: the server's (every thread), every
+ * PostgreSQL process's when `postgres` (its backends run the server's queries), and the load
+ * generator's: this process's own, since autocannon runs in it and it does nothing else meanwhile.
+ * On two cores the three share, their sum bounds the rate: 2 s of CPU a second over the sum.
+ */
+export interface CpuPerRequest {
+  readonly serverMs: number;
+  readonly postgresMs?: number;
+  readonly loadGeneratorMs: number;
+}
+
+export async function measuringCpu(
+  serverPid: number,
+  postgres: boolean,
+  load: () => Promise<LoadResult>,
+): Promise<{ http: LoadResult; cpu: CpuPerRequest }> {
+  const serverBefore = cpuMicros(serverPid);
+  const postgresBefore = postgres ? postgresCpuMicros() : 0;
+  const ownBefore = process.cpuUsage();
+  const http = await load();
+  const own = process.cpuUsage(ownBefore);
+  const perRequest = (micros: number) => micros / 1000 / Math.max(1, http.totalRequests);
+  return {
+    http,
+    cpu: {
+      serverMs: perRequest(cpuMicros(serverPid) - serverBefore),
+      ...(postgres ? { postgresMs: perRequest(postgresCpuMicros() - postgresBefore) } : {}),
+      loadGeneratorMs: perRequest(own.user + own.system),
+    },
+  };
+}
+
+export function cpuNote(cpu: CpuPerRequest): string {
+  const postgres = cpu.postgresMs === undefined ? '' : `, PostgreSQL ${cpu.postgresMs.toFixed(2)}`;
+  return `CPU a request (ms): server ${cpu.serverMs.toFixed(2)}${postgres}, load generator ${cpu.loadGeneratorMs.toFixed(2)}`;
+}
+
 /** VmRSS of a process, in KiB (Linux /proc). */
 export function residentKiB(pid: number): number | undefined {
   try {
