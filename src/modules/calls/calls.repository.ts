@@ -1432,7 +1432,12 @@ function postgresTenantWord(tenantId: string): string {
 /** call_search rows (as `s`) of the tenant holding every searched word. */
 function postgresMatches(tenantId: string, search: readonly SearchTerm[]): RawBuilder<SqlBool> {
   return sql<SqlBool>`s.tenant_id = ${tenantId} AND s.document @@
-    (${postgresTenantWord(tenantId)}::tsquery && to_tsquery('simple', ${toTsQuery(search)}))`;
+    (${postgresTenantWord(tenantId)}::tsquery && ${postgresWords(search)})`;
+}
+
+/** The searched words as a PostgreSQL tsquery, as call_search's documents hold them. */
+function postgresWords(search: readonly SearchTerm[]): RawBuilder<unknown> {
+  return sql`to_tsquery('simple', ${toTsQuery(search)})`;
 }
 
 /** The WHERE conditions of every filter but the search, for a query joining `calls`. */
@@ -1540,7 +1545,7 @@ async function walkPostgresChunk(
   size: number,
   limit: number,
 ): Promise<WalkedChunk> {
-  const words = sql`to_tsquery('simple', ${toTsQuery(search)})`;
+  const words = postgresWords(search);
   const beyond = (started: RawBuilder<unknown>, id: RawBuilder<unknown>) =>
     after === undefined
       ? sql``
@@ -1815,7 +1820,7 @@ function postgresRelevance(
   search: readonly SearchTerm[],
   plans: SearchPlanSettings,
 ): RelevancePlan {
-  const words = sql`to_tsquery('simple', ${toTsQuery(search)})`;
+  const words = postgresWords(search);
   const walk = plans.postgresWalk;
   // Whether the window is among the tenant's newest `walk.relevance` calls, by the share of
   // its newest `walk.first` that match: then walking them costs less than GIN's matches, all of
