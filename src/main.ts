@@ -91,16 +91,20 @@ export async function startServer(config: Config): Promise<RunningServer> {
       app,
       address,
       close: async () => {
-        await sweeper?.stop();
-        await compactor?.stop();
-        await searchIndexer.stop();
-        // Stops accepting and lets in-flight requests finish, for SHUTDOWN_DRAIN_MS at most.
+        // Stops taking requests at once (new connections are refused, a request on an open
+        // keep-alive connection gets 503) and lets in-flight ones finish, for SHUTDOWN_DRAIN_MS
+        // at most. The background rounds are stopped alongside, not first: a search-index round
+        // under load can take a second, and a server that waited for it before closing kept
+        // acknowledging creates sent well after the signal.
         const cutOff = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_DRAIN_MS);
-        try {
-          await app.close();
-        } finally {
-          clearTimeout(cutOff);
-        }
+        const stopped = await Promise.allSettled([
+          app.close().finally(() => clearTimeout(cutOff)),
+          sweeper?.stop(),
+          compactor?.stop(),
+          searchIndexer.stop(),
+        ]);
+        const failure = stopped.find((outcome) => outcome.status === 'rejected');
+        if (failure !== undefined) throw failure.reason;
         await services.transactor.drain();
         await databaseQuiet(database);
         await database.close();

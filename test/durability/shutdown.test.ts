@@ -2,7 +2,8 @@
 // 10 s grace period with code 0, even while a client holds an export open without reading it
 // (its connection is closed once the drain period is over). Under load, on both dialects: the
 // requests in flight at the signal finish, later ones are not taken, and every acknowledged
-// write is there after a restart.
+// write is there after a restart. A request sent just after the signal is not taken even while
+// a background round (here a search-index round on a backlog) is still running.
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -16,6 +17,8 @@ import { createTestPostgresDatabase, TEST_DIALECTS } from '../setup/test-app.js'
 const CALLS = 1500;
 /** About 4.5 MB of NDJSON: more than the socket buffers hold, so the export must stall. */
 const TRANSCRIPT = 'Agent: hello there, how can I help?\n'.repeat(85);
+/** More calls than one search-index round takes (SEARCH_INDEX_ROUND_CALLS, 2,000). */
+const BACKLOG_CALLS = 2_400;
 
 describe('graceful shutdown', () => {
   let dir: string;
@@ -189,6 +192,70 @@ describe.each(TEST_DIALECTS)('SIGTERM under load (%s)', (dialect) => {
       if (res.status !== 200) missing.push(callSid);
     }
     expect(missing).toEqual([]);
+    expect(await restarted.stop()).toEqual({ code: 0, signal: null });
+  }, 120_000);
+
+  it('takes nothing new once signalled, even while a search-index round is running', async () => {
+    let databaseUrl = `sqlite:${path.join(dir, 'backlog.sqlite')}`;
+    if (dialect === 'postgres') {
+      const database = await createTestPostgresDatabase();
+      databaseUrl = database.url;
+      const dropEarlier = dropDatabase;
+      dropDatabase = async () => {
+        await dropEarlier();
+        await database.drop();
+      };
+    }
+    const env = { DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', SWEEP_INTERVAL_SECONDS: '0' };
+
+    // A backlog for search: created while the indexer waits a minute between rounds, so none
+    // of it is indexed yet.
+    const seeding = await spawnServer({ env: { ...env, SEARCH_INDEX_INTERVAL_MS: '60000' } });
+    servers.push(seeding);
+    const agents = Array.from(
+      { length: 16 },
+      () => new http.Agent({ keepAlive: true, maxSockets: 1 }),
+    );
+    await Promise.all(
+      agents.map(async (agent, client) => {
+        for (let n = 0; n < BACKLOG_CALLS / agents.length; n += 1) {
+          const body = {
+            agentId: 'agent_backlog',
+            callSid: `CA-backlog-${client}-${n}`,
+            status: 'completed',
+            transcript: TRANSCRIPT,
+          };
+          const answer = await sendRequest(
+            agent,
+            seeding.baseUrl,
+            'POST',
+            '/api/call-history',
+            body,
+          );
+          expect(answer.status).toBe(201);
+        }
+      }),
+    );
+    for (const agent of agents) agent.destroy();
+    expect(await seeding.stop()).toEqual({ code: 0, signal: null });
+
+    // The next server starts on the backlog at once: its first round (2,000 calls, 0.4 s and
+    // more of work) is under way when the signal comes.
+    const server = await spawnServer({ env: { ...env, SEARCH_INDEX_INTERVAL_MS: '10' } });
+    servers.push(server);
+    const exit = server.stop(15_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const agent = new http.Agent({ keepAlive: false });
+    const late = await postCreate(server.baseUrl, agent, 'CA-after-the-signal');
+    agent.destroy();
+    expect(await exit).toEqual({ code: 0, signal: null });
+    // Refused, or a 503 that says "not taken": never a 201 for a request sent after the signal.
+    expect([undefined, 503]).toContain(late.status);
+
+    const restarted = await spawnServer({ env });
+    servers.push(restarted);
+    const res = await fetch(`${restarted.baseUrl}/api/call-history/by-sid/CA-after-the-signal`);
+    expect(res.status).toBe(404);
     expect(await restarted.stop()).toEqual({ code: 0, signal: null });
   }, 120_000);
 });
