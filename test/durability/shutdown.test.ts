@@ -17,8 +17,13 @@ import { createTestPostgresDatabase, TEST_DIALECTS } from '../setup/test-app.js'
 const CALLS = 1500;
 /** About 4.5 MB of NDJSON: more than the socket buffers hold, so the export must stall. */
 const TRANSCRIPT = 'Agent: hello there, how can I help?\n'.repeat(85);
-/** More calls than one search-index round takes (SEARCH_INDEX_ROUND_CALLS, 2,000). */
+/**
+ * More calls than one search-index round takes (SEARCH_INDEX_ROUND_CALLS, 2,000), with long
+ * enough transcripts that the round lasts well past the signal (at 3 kB, SQLite's was over in
+ * about 100 ms here; at 12 kB the round, and so the stop, takes 0.3 s and more).
+ */
 const BACKLOG_CALLS = 2_400;
+const BACKLOG_TRANSCRIPT = TRANSCRIPT.repeat(4);
 
 describe('graceful shutdown', () => {
   let dir: string;
@@ -223,7 +228,7 @@ describe.each(TEST_DIALECTS)('SIGTERM under load (%s)', (dialect) => {
             agentId: 'agent_backlog',
             callSid: `CA-backlog-${client}-${n}`,
             status: 'completed',
-            transcript: TRANSCRIPT,
+            transcript: BACKLOG_TRANSCRIPT,
           };
           const answer = await sendRequest(
             agent,
@@ -243,12 +248,25 @@ describe.each(TEST_DIALECTS)('SIGTERM under load (%s)', (dialect) => {
     // more of work) is under way when the signal comes.
     const server = await spawnServer({ env: { ...env, SEARCH_INDEX_INTERVAL_MS: '10' } });
     servers.push(server);
-    const exit = server.stop(15_000);
+    const signalledAt = Date.now();
+    let exitedAt = 0;
+    const exit = server.stop(15_000).then((info) => {
+      exitedAt = Date.now();
+      return info;
+    });
     await new Promise((resolve) => setTimeout(resolve, 50));
     const agent = new http.Agent({ keepAlive: false });
     const late = await postCreate(server.baseUrl, agent, 'CA-after-the-signal');
     agent.destroy();
     expect(await exit).toEqual({ code: 0, signal: null });
+    console.log(
+      `${dialect}: exit ${exitedAt - signalledAt} ms after SIGTERM; the create sent ` +
+        `${late.sentAt - signalledAt} ms after it ended at ${late.endedAt - signalledAt} ms`,
+    );
+    // The premise: the server was still running when that create ended (one that had already
+    // exited would refuse it whatever close() does). With close() waiting for the round before
+    // closing the listener, this create got a 201 on both dialects.
+    expect(exitedAt).toBeGreaterThan(late.endedAt);
     // Refused, or a 503 that says "not taken": never a 201 for a request sent after the signal.
     expect([undefined, 503]).toContain(late.status);
 
