@@ -31,9 +31,9 @@ export interface RunningServer {
 }
 
 /**
- * Calls indexed for search per round, at most (about 0.4 s of work on SQLite, 1 s on
- * PostgreSQL, in batches of SEARCH_INDEX_BATCH): a stop never waits long, and a backlog drains
- * over the following rounds.
+ * Calls indexed for search per round, at most (with 3 kB transcripts about 0.1 s of work on
+ * SQLite and 1 s on PostgreSQL; with 12 kB, 0.3 s and 4-6 s), in batches of SEARCH_INDEX_BATCH:
+ * a backlog drains over the following rounds, and a stop waits for the batch in hand only.
  */
 const SEARCH_INDEX_ROUND_CALLS = 2_000;
 
@@ -55,7 +55,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     const sweeper =
       config.maintenance.sweepIntervalMs > 0
         ? startSweeper(
-            () => services.maintenance.sweep(),
+            (stopping) => services.maintenance.sweep(stopping),
             config.maintenance.sweepIntervalMs,
             (result) => {
               if (result instanceof Error) app.log.warn({ err: result }, 'sweep failed');
@@ -69,7 +69,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     const compactor =
       database.dialect === 'postgres' && config.maintenance.rollupCompactIntervalMs > 0
         ? startSweeper(
-            () => services.maintenance.compactRollups(),
+            (stopping) => services.maintenance.compactRollups(stopping),
             config.maintenance.rollupCompactIntervalMs,
             (result) => {
               if (result instanceof Error)
@@ -81,7 +81,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     // 2026-12-07T1000 on PostgreSQL, where every server sharing the database takes a share);
     // calls still pending at a stop stay noted in the database and are indexed later.
     const searchIndexer = startSweeper(
-      () => services.calls.indexPendingSearch({ maxCalls: SEARCH_INDEX_ROUND_CALLS }),
+      (stopping) =>
+        services.calls.indexPendingSearch({ maxCalls: SEARCH_INDEX_ROUND_CALLS, stopping }),
       config.maintenance.searchIndexIntervalMs,
       (result) => {
         if (result instanceof Error) app.log.warn({ err: result }, 'search indexing failed');

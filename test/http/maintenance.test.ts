@@ -7,6 +7,7 @@ import { operatorAuthContext } from '../../src/modules/identity/identity.js';
 import { startSweeper } from '../../src/modules/maintenance/maintenance.service.js';
 import { newCallSid, uniqueId } from '../factories.js';
 import { createTestApp, TEST_DIALECTS, type TestApp } from '../setup/test-app.js';
+import { stoppingAfter } from '../setup/stopping.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -89,6 +90,18 @@ describe.each(TEST_DIALECTS)('sweepers (%s)', (dialect) => {
       url: '/api/call-history?status=in-progress,ringing&from=2025-06-01T00:00:00Z&to=2025-06-01T07:00:00Z',
     });
     expect(page.json().data).toEqual([]);
+  }, 60_000);
+
+  it('a sweep told to stop (a shutdown) ends after the batch in hand; the next sweep does the rest', async () => {
+    for (let i = 0; i < 620; i++) {
+      await post({ status: 'ringing', startedAt: ago(7 * HOUR + i) });
+    }
+    // Stopping is set once the first batch (500) has begun: the retention and compaction
+    // steps after it start nothing either.
+    const stopping = stoppingAfter(1);
+    expect(await t.services.maintenance.sweep(stopping)).toEqual({ ended: 500, deleted: 0 });
+    expect(stopping.checked).toBeGreaterThan(1);
+    expect(await t.services.maintenance.sweep()).toEqual({ ended: 120, deleted: 0 });
   }, 60_000);
 
   it('retention: the default, a tenant that keeps forever, a tenant that keeps less', async () => {
@@ -184,5 +197,33 @@ describe('the sweeper timer', () => {
     expect(runs).toBeGreaterThanOrEqual(3);
     expect(results[1]).toBeInstanceOf(Error);
     expect(results[2]).toEqual({ ended: 3, deleted: 0 });
+  });
+
+  it('stop() tells the sweep in hand to stop, waits for it, and starts no other', async () => {
+    let batches = 0;
+    let sweeps = 0;
+    let told = false;
+    const sweeper = startSweeper(
+      async (stopping) => {
+        sweeps++;
+        // A sweep of many batches, looking at `stopping` before each, as the real ones do.
+        while (!stopping.aborted) {
+          batches++;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        told = true;
+        return { ended: batches, deleted: 0 };
+      },
+      5,
+      () => {},
+    );
+    while (batches < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+    const stoppedAt = batches;
+    await sweeper.stop();
+    expect(told).toBe(true);
+    // stop() came while a batch was in hand (the sweep was between its checks): no other began.
+    expect(batches).toBe(stoppedAt);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sweeps).toBe(1);
   });
 });

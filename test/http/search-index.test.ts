@@ -18,6 +18,7 @@ import { startServer } from '../../src/main.js';
 import { createCallRepository } from '../../src/modules/calls/calls.repository.js';
 import type { Call } from '../../src/modules/calls/calls.schemas.js';
 import { newCallRow, newCallSid, uniqueId } from '../factories.js';
+import { stoppingAfter } from '../setup/stopping.js';
 import {
   createTestApp,
   createTestPostgresDatabase,
@@ -269,6 +270,28 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
       expect(await waitingCount(small)).toBe(4);
       expect(await small.services.calls.indexPendingSearch()).toBe(4);
       expect(await calls.count(tenant, { search: [{ words: ['batchword'], prefix: false }] })).toBe(
+        10,
+      );
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('a round told to stop (a shutdown) ends after the batch in hand, and the next takes the rest', async () => {
+    const small = await createTestApp(dialect, { env: { SEARCH_INDEX_BATCH: '3' } });
+    try {
+      const tenant = uniqueId('tenant_stopping_');
+      const calls = createCallRepository(small.database.db, dialect);
+      await small.services.calls.indexPendingSearch();
+      for (let i = 0; i < 10; i++) {
+        await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'Agent: stopword' }));
+      }
+      // Stopping is set once the first batch has begun: that batch of 3 is done, nothing more.
+      const stopping = stoppingAfter(1);
+      expect(await small.services.calls.indexPendingSearch({ stopping })).toBe(3);
+      expect(await waitingCount(small)).toBe(7);
+      expect(await small.services.calls.indexPendingSearch()).toBe(7);
+      expect(await calls.count(tenant, { search: [{ words: ['stopword'], prefix: false }] })).toBe(
         10,
       );
     } finally {

@@ -10,6 +10,7 @@ import { decodeCallCursor, encodeCallCursor, type CallCursor } from '../../lib/c
 import { newCallId } from '../../lib/ids.js';
 import { dollarsToMicros } from '../../lib/money.js';
 import type { Clock } from '../../lib/time.js';
+import type { Stopping } from '../../lib/stopping.js';
 import type { AuthContext } from '../identity/identity.js';
 import type { CallInput } from './call-merge.js';
 import { toCall } from './call-shape.js';
@@ -112,11 +113,19 @@ export function createCallService({
    * there are when the one before ends. Then has the notes done deleted. Returns how many calls.
    * With `awaitOthers` (a read that searches), notes held by another indexer (PostgreSQL, where
    * several servers share the work) are waited for, so that they are in the index when it ends.
+   * Once `stopping` is set (a server shutting down) it ends after the batch in hand: a round of
+   * long transcripts takes seconds on PostgreSQL, and the notes left are indexed later.
    */
   async function indexPendingSearch({
     maxCalls = Number.POSITIVE_INFINITY,
     rechecks = 0,
     awaitOthers = false,
+    stopping,
+  }: {
+    maxCalls?: number;
+    rechecks?: number;
+    awaitOthers?: boolean;
+    stopping?: Stopping;
   } = {}): Promise<number> {
     // Read on a reader first, so a search (or an idle server's round) with nothing waiting
     // neither opens a write transaction nor queues behind the writes in flight.
@@ -126,7 +135,7 @@ export function createCallService({
     const waitedSince = performance.now();
     let pause = 1;
     for (let pass = 0; upTo !== undefined && pass <= rechecks; pass++) {
-      while (indexed < maxCalls) {
+      while (indexed < maxCalls && stopping?.aborted !== true) {
         const round = await writes.indexSearch({ batch: searchIndexBatch, upTo });
         indexed += round.calls;
         through = round.through;

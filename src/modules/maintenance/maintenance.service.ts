@@ -7,6 +7,7 @@
 import type { CallChange } from '../calls/call-stream.js';
 import type { Transactor } from '../../db/transactor.js';
 import type { Clock } from '../../lib/time.js';
+import type { Stopping } from '../../lib/stopping.js';
 import type { CallRollupRepository } from '../calls/call-rollups.repository.js';
 import type { AuthContext } from '../identity/identity.js';
 import type { MaintenanceRepository } from './maintenance.repository.js';
@@ -70,9 +71,13 @@ export function createMaintenanceService({
     effectiveRetentionDays: own ?? retentionDays,
   });
 
-  async function inBatches(work: () => Promise<number>): Promise<number> {
+  /**
+   * Up to MAX_BATCHES of `work`, until one does less than a whole batch or `stopping` is set
+   * (a server shutting down waits for one batch, not for the rest of a sweep).
+   */
+  async function inBatches(work: () => Promise<number>, stopping?: Stopping): Promise<number> {
     let total = 0;
-    for (let batch = 0; batch < MAX_BATCHES; batch++) {
+    for (let batch = 0; batch < MAX_BATCHES && stopping?.aborted !== true; batch++) {
       const done = await work();
       total += done;
       if (done < BATCH) break;
@@ -88,13 +93,14 @@ export function createMaintenanceService({
    * Returns how many groups were folded (in the busiest rollup).
    */
   let lastVacuum = clock().getTime();
-  async function compactRollups(): Promise<number> {
+  async function compactRollups(stopping?: Stopping): Promise<number> {
     if (!rollups.compacts) return 0;
-    const compacted = await inBatches(() =>
-      transactor.write((trx) => rollups.inTransaction(trx).compact(BATCH)),
+    const compacted = await inBatches(
+      () => transactor.write((trx) => rollups.inTransaction(trx).compact(BATCH)),
+      stopping,
     );
     const now = clock().getTime();
-    if (now - lastVacuum >= ROLLUP_VACUUM_INTERVAL_MS) {
+    if (stopping?.aborted !== true && now - lastVacuum >= ROLLUP_VACUUM_INTERVAL_MS) {
       lastVacuum = now;
       await rollups.vacuum();
       await maintenance.vacuumSearchNotes();
@@ -106,8 +112,11 @@ export function createMaintenanceService({
   return {
     compactRollups,
 
-    /** One sweep: stale calls ended, expired calls deleted, then the rollups compacted. */
-    async sweep(): Promise<SweepResult> {
+    /**
+     * One sweep: stale calls ended, expired calls deleted, then the rollups compacted. Once
+     * `stopping` is set it ends after the batch in hand; what is left waits for the next sweep.
+     */
+    async sweep(stopping?: Stopping): Promise<SweepResult> {
       const now = clock();
       let ended = 0;
       if (staleCallAfterMinutes > 0) {
@@ -123,7 +132,7 @@ export function createMaintenanceService({
             publishChange({ tenantId: call.tenantId, kind: 'upsert', callId: call.id });
           }
           return stale.length;
-        });
+        }, stopping);
       }
 
       const cutoffFor = (days: number) => new Date(now.getTime() - days * DAY_MS).toISOString();
@@ -140,12 +149,12 @@ export function createMaintenanceService({
       let deleted = 0;
       for (const { tenantId, days } of await maintenance.retentionOverrides()) {
         if (days === 0) continue;
-        deleted += await inBatches(() => deleteBatch(days, tenantId));
+        deleted += await inBatches(() => deleteBatch(days, tenantId), stopping);
       }
       if (retentionDays > 0)
-        deleted += await inBatches(() => deleteBatch(retentionDays, undefined));
+        deleted += await inBatches(() => deleteBatch(retentionDays, undefined), stopping);
       // After the sweeps, which add deltas of their own (calls ended, calls deleted).
-      await compactRollups();
+      await compactRollups(stopping);
       return { ended, deleted };
     },
 
@@ -165,17 +174,20 @@ export function createMaintenanceService({
 
 /**
  * Runs `sweep` every `intervalMs`, never two at once; a failed sweep is reported and retried.
- * Any periodic work fits (the rollup compaction alone, say, on a shorter interval).
+ * Any periodic work fits (the rollup compaction alone, say, on a shorter interval). `stop()`
+ * sets the `stopping` the sweep was given and waits for it to end: a sweep that looks at it
+ * between batches keeps a shutdown's wait to one batch.
  */
 export function startSweeper<T = SweepResult>(
-  sweep: () => Promise<T>,
+  sweep: (stopping: Stopping) => Promise<T>,
   intervalMs: number,
   onResult: (result: T | Error) => void,
 ): { stop(): Promise<void> } {
+  const stopping = new AbortController();
   let running: Promise<void> | undefined;
   const tick = () => {
-    if (running !== undefined) return;
-    running = sweep()
+    if (running !== undefined || stopping.signal.aborted) return;
+    running = sweep(stopping.signal)
       .then(onResult, (error: unknown) =>
         onResult(error instanceof Error ? error : new Error(String(error))),
       )
@@ -188,6 +200,7 @@ export function startSweeper<T = SweepResult>(
   return {
     async stop() {
       clearInterval(timer);
+      stopping.abort();
       await running;
     },
   };
