@@ -256,47 +256,47 @@ describe.each(TEST_DIALECTS)('search sees every acknowledged write (%s)', (diale
     expect(await search('bulkword')).toBe(0);
   });
 
-  it('SEARCH_INDEX_BATCH sets the calls per transaction, and a round stops once it has done its share', async () => {
+  /**
+   * A server indexing 3 calls a batch, with 10 calls of a new tenant saying `word` waiting for
+   * the index and nothing else; `run` gets it and how many of those calls a search finds.
+   */
+  async function withTenWaiting(
+    word: string,
+    run: (small: TestApp, found: () => Promise<number>) => Promise<void>,
+  ): Promise<void> {
     const small = await createTestApp(dialect, { env: { SEARCH_INDEX_BATCH: '3' } });
     try {
       const tenant = uniqueId('tenant_batch_');
       const calls = createCallRepository(small.database.db, dialect);
       await small.services.calls.indexPendingSearch();
       for (let i = 0; i < 10; i++) {
-        await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'Agent: batchword' }));
+        await calls.insertIfAbsent(newCallRow(tenant, { transcript: `Agent: ${word}` }));
       }
+      await run(small, () => calls.count(tenant, { search: [{ words: [word], prefix: false }] }));
+    } finally {
+      await small.close();
+    }
+  }
+
+  it('SEARCH_INDEX_BATCH sets the calls per transaction, and a round stops once it has done its share', async () => {
+    await withTenWaiting('batchword', async (small, found) => {
       // Batches of 3: past 5 after the second, so this round ends there with 6 done.
       expect(await small.services.calls.indexPendingSearch({ maxCalls: 5 })).toBe(6);
       expect(await waitingCount(small)).toBe(4);
       expect(await small.services.calls.indexPendingSearch()).toBe(4);
-      expect(await calls.count(tenant, { search: [{ words: ['batchword'], prefix: false }] })).toBe(
-        10,
-      );
-    } finally {
-      await small.close();
-    }
+      expect(await found()).toBe(10);
+    });
   });
 
   it('a round told to stop (a shutdown) ends after the batch in hand, and the next takes the rest', async () => {
-    const small = await createTestApp(dialect, { env: { SEARCH_INDEX_BATCH: '3' } });
-    try {
-      const tenant = uniqueId('tenant_stopping_');
-      const calls = createCallRepository(small.database.db, dialect);
-      await small.services.calls.indexPendingSearch();
-      for (let i = 0; i < 10; i++) {
-        await calls.insertIfAbsent(newCallRow(tenant, { transcript: 'Agent: stopword' }));
-      }
+    await withTenWaiting('stopword', async (small, found) => {
       // Stopping is set once the first batch has begun: that batch of 3 is done, nothing more.
       const stopping = stoppingAfter(1);
       expect(await small.services.calls.indexPendingSearch({ stopping })).toBe(3);
       expect(await waitingCount(small)).toBe(7);
       expect(await small.services.calls.indexPendingSearch()).toBe(7);
-      expect(await calls.count(tenant, { search: [{ words: ['stopword'], prefix: false }] })).toBe(
-        10,
-      );
-    } finally {
-      await small.close();
-    }
+      expect(await found()).toBe(10);
+    });
   });
 
   it('a search indexes what waited when it began, not every call noted since', async () => {
